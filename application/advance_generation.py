@@ -1,0 +1,36 @@
+"""Use-case: move a generation one step along its life, whatever step it is at."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.charge_generation import ChargeGeneration
+from application.event_log import EventLog
+from application.ports import Progress
+from application.submit_generation import SubmitGeneration
+from application.track_generation import TrackGeneration, Tracked
+
+
+class AdvanceGeneration:
+    """One step: submit a validated generation, poll a submitted one, charge a completed one.
+
+    Every step starts from the stored events, so a process that died mid-way is simply continued.
+    """
+
+    def __init__(
+        self, events: EventLog, submit: SubmitGeneration, track: TrackGeneration, charge: ChargeGeneration
+    ) -> None:
+        self.events = events
+        self.submit = submit
+        self.track = track
+        self.charge = charge
+
+    async def __call__(self, generation_id: UUID, progress: Progress | None = None) -> Tracked:
+        generation = self.events.generation(generation_id)
+        if generation.stage in ("Validated", "SubmitAttempted"):
+            return Tracked(await self.submit(generation_id))
+        if generation.stage == "Submitted":
+            return await self.track(generation_id, progress)
+        if generation.stage == "Completed":
+            return Tracked(self.charge(generation_id))
+        return Tracked(generation)

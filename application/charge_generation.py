@@ -1,0 +1,48 @@
+"""Use-case: charge a completed generation once: one ledger entry, one `Charged`, the reservation settled."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.generation import VideoGeneration
+from application.event_log import EventLog
+from application.ports import Charge, UsageLedger
+
+
+class ChargeGeneration:
+    """Writes the ledger entry (idempotent per generation), then records `Charged` and settles the quota."""
+
+    def __init__(self, events: EventLog, ledger: UsageLedger) -> None:
+        self.events = events
+        self.ledger = ledger
+
+    def __call__(self, generation_id: UUID) -> VideoGeneration:
+        generation = self.events.generation(generation_id)
+        if generation.stage != "Completed":
+            return generation
+        assert generation.quote is not None and generation.period is not None and generation.model
+        amount = generation.quote
+        entry_id = self.ledger.record(
+            Charge(
+                generation_id=generation.id,
+                user_id=generation.user_id,
+                period=generation.period,
+                provider=generation.provider,
+                model=generation.model,
+                amount=amount,
+                seconds=(generation.video or {}).get("seconds", 0.0),
+            )
+        )
+
+        def decision() -> VideoGeneration:
+            current = self.events.generation(generation_id)
+            if current.stage != "Completed":
+                return current
+            current.charge(amount=amount, ledger_entry_id=entry_id)
+            assert current.period is not None
+            quota = self.events.quota(current.user_id, current.period)
+            quota.settle(current.id, amount)
+            self.events.save(current, quota)
+            return current
+
+        return self.events.decide(decision)

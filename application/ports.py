@@ -1,0 +1,228 @@
+"""The ports: what the application needs from the outside world, as promises (typing.Protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from uuid import UUID
+
+from domain.plan import Plan
+
+Progress = Callable[[float, str], None]
+"""Called with the fraction done (0..1) and a message for a person."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    sha256: str
+    bytes: int
+    location: str
+
+
+@dataclass(frozen=True)
+class ProviderInput:
+    role: str
+    mime: str
+    storage_key: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """Everything a provider needs to make one video, checked by the pre-flight already."""
+
+    generation_id: UUID
+    operation: str
+    model: str
+    prompt: str | None
+    negative_prompt: str | None
+    duration: float
+    resolution: str
+    width: int
+    height: int
+    aspect_ratio: str
+    seed: int | None
+    options: dict[str, Any]
+    inputs: dict[str, ProviderInput]
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What the provider says of a task: `running` until one of the terminal states."""
+
+    state: str
+    progress: float | None = None
+    outputs: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
+    has_nsfw_contents: tuple[bool, ...] = ()
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state != self.RUNNING
+
+
+class ProviderError(Exception):
+    """A provider refused or failed; `code` is one of CONTRACT.md's failure codes."""
+
+    def __init__(self, code: str, message: str, *, may_bill: bool = False) -> None:
+        self.code = code
+        self.message = message
+        self.may_bill = may_bill
+        super().__init__(f"{code}: {message}")
+
+
+class SubmitOutcomeUnknown(Exception):
+    """The submit request left us and no answer came back: a task may or may not exist."""
+
+
+class VideoProvider(Protocol):
+    """A remote (or remote-like) video generator.
+
+    `submit` creates exactly one task per call and never retries by itself in a way that could
+    create a second; it raises ProviderError when nothing was created and SubmitOutcomeUnknown
+    when it cannot tell. `find_submitted` looks for a task that an unknown-outcome submit may have
+    created, so that it is adopted instead of paid for twice.
+    """
+
+    name: str
+
+    async def submit(self, job: ProviderJob) -> str: ...
+
+    async def poll(self, task_id: str) -> TaskState: ...
+
+    def fetch(self, url: str) -> AsyncIterator[bytes]: ...
+
+    async def cancel(self, task_id: str) -> bool: ...
+
+    async def find_submitted(self, job: ProviderJob, since: datetime, exclude: set[str]) -> list[str]: ...
+
+
+class VideoStorage(Protocol):
+    """Where inputs and videos live. Writes are atomic: a key holds a whole object or nothing.
+
+    Keys are relative paths made by the application; no key can reach outside the storage root.
+    """
+
+    async def put(
+        self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredObject: ...
+
+    def open(self, key: str) -> AsyncIterator[bytes]: ...
+
+    def stat(self, key: str) -> StoredObject | None: ...
+
+    def locate(self, key: str) -> str: ...
+
+
+class InputTooBig(Exception):
+    """A stream passed the size it was allowed; nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"more than {limit} bytes")
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    seconds: float | None
+    width: int | None
+    height: int | None
+    has_video: bool
+    has_audio: bool
+
+
+class MediaProbe(Protocol):
+    """Reads a stored media file's length and size; raises ValueError when it is not media."""
+
+    def probe(self, key: str) -> MediaFacts: ...
+
+
+class InputUnavailable(Exception):
+    """An input named by the caller cannot be read (no such file, unreachable URL)."""
+
+
+class MediaSources(Protocol):
+    """Opens what a caller names as an input: a local path, an http(s) URL, or bytes in hand."""
+
+    def open(self, source: str | bytes) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Asset:
+    generation_id: UUID
+    user_id: str
+    source_module: str
+    operation: str
+    storage_key: str
+    file_path: str
+    file_url: str
+    bytes: int
+    mime: str
+    sha256: str
+    prompt: str | None
+    provider: str
+    model: str
+    cost: Decimal
+    generation_seconds: float | None
+    metadata: dict[str, Any]
+
+
+class AssetLibrary(Protocol):
+    """The user's content library. `register` is idempotent per generation: one asset, same id."""
+
+    def register(self, asset: Asset) -> UUID: ...
+
+    def for_generation(self, generation_id: UUID) -> UUID | None: ...
+
+
+@dataclass(frozen=True)
+class Charge:
+    generation_id: UUID
+    user_id: str
+    period: str
+    provider: str
+    model: str
+    amount: Decimal
+    seconds: float
+
+
+class UsageLedger(Protocol):
+    """The money book: one entry per charged generation, idempotent per generation id."""
+
+    def record(self, charge: Charge) -> UUID: ...
+
+    def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None: ...
+
+
+class SubscriptionPlans(Protocol):
+    """The plan each user is on; users without one get the default plan."""
+
+    def plan_for(self, user_id: str) -> Plan: ...
+
+    def set_plan(self, user_id: str, plan: Plan) -> None: ...
+
+
+class Clock(Protocol):
+    """Now, in UTC."""
+
+    def now(self) -> datetime: ...
+
+
+class HistoryView(Protocol):
+    """A read model of generations per user, newest first, caught up from the event log."""
+
+    def catch_up(self) -> None: ...
+
+    def generation_ids(self, user_id: str | None, limit: int) -> list[UUID]: ...
+
+    def claimed_task_ids(self, provider: str) -> set[str]: ...

@@ -1,0 +1,209 @@
+"""Use-case: take a request, keep its inputs, and decide at once whether it may go ahead.
+
+Records `Requested`, then `Validated` with the quota reservation it holds, or `Rejected` with why;
+no provider is called here, so a refused request costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.errors import IdempotencyConflict, InputTooLarge, MissingInput, Refusal, WrongMediaType
+from domain.generation import VideoGeneration, generation_id_for
+from domain.media import MAX_INPUT_BYTES, SNIFF_BYTES, kind_of, sniff_mime
+from domain.plan import billing_period
+from domain.preflight import Draft, InputFacts, preflight
+from application.event_log import EventLog
+from application.policy import Policy
+from application.ports import (
+    Clock,
+    InputTooBig,
+    InputUnavailable,
+    MediaProbe,
+    MediaSources,
+    SubscriptionPlans,
+    VideoStorage,
+)
+from application.requests import GenerationRequest
+from application.storage_keys import input_key
+
+MAX_ANY_INPUT_BYTES = max(MAX_INPUT_BYTES.values())
+
+
+@dataclass(frozen=True)
+class KeptInput:
+    facts: InputFacts
+    record: dict[str, Any]
+
+
+class RequestGeneration:
+    """Records a request and its pre-flight verdict; the same idempotency key gives the same generation."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        storage: VideoStorage,
+        sources: MediaSources,
+        probe: MediaProbe,
+        plans: SubscriptionPlans,
+        clock: Clock,
+        policy: Policy,
+        default_provider: str,
+        configured_providers: Collection[str],
+    ) -> None:
+        self.log = log
+        self.storage = storage
+        self.sources = sources
+        self.probe = probe
+        self.plans = plans
+        self.clock = clock
+        self.policy = policy
+        self.default_provider = default_provider
+        self.configured_providers = tuple(configured_providers)
+
+    async def __call__(self, request: GenerationRequest) -> VideoGeneration:
+        generation_id = generation_id_for(request.user_id, request.idempotency_key)
+        fingerprint = request.fingerprint()
+        if request.idempotency_key is not None and self.log.has_generation(generation_id):
+            return self._same_request(generation_id, fingerprint)
+        kept: dict[str, KeptInput] = {}
+        problem: Refusal | None = None
+        for role, source in request.inputs.items():
+            try:
+                kept[role] = await self._keep_input(generation_id, role, source)
+            except Refusal as refusal:
+                problem = problem or refusal
+        return self.log.decide(
+            lambda: self._decide(generation_id, request, fingerprint, kept, problem)
+        )
+
+    def _same_request(self, generation_id: UUID, fingerprint: str) -> VideoGeneration:
+        existing = self.log.generation(generation_id)
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "this idempotency key was used for a different request "
+                f"(generation {existing.id}); use a new key for new parameters",
+                field="idempotency_key",
+            )
+        return existing
+
+    def _decide(
+        self,
+        generation_id: UUID,
+        request: GenerationRequest,
+        fingerprint: str,
+        kept: Mapping[str, KeptInput],
+        problem: Refusal | None,
+    ) -> VideoGeneration:
+        if request.idempotency_key is not None and self.log.has_generation(generation_id):
+            return self._same_request(generation_id, fingerprint)
+        generation = VideoGeneration.request(
+            generation_id,
+            user_id=request.user_id,
+            source_module=request.source_module,
+            operation=request.operation.value,
+            provider=self.default_provider,
+            model=request.model,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            duration=request.duration,
+            resolution=request.resolution,
+            aspect_ratio=request.aspect_ratio,
+            seed=request.seed,
+            options=dict(request.options),
+            inputs={role: item.record for role, item in kept.items()},
+            idempotency_key=request.idempotency_key,
+            fingerprint=fingerprint,
+        )
+        try:
+            if problem is not None:
+                raise problem
+            approval = preflight(
+                Draft(
+                    operation=request.operation,
+                    provider=self.default_provider,
+                    model=request.model,
+                    prompt=request.prompt,
+                    duration=request.duration,
+                    resolution=request.resolution,
+                    aspect_ratio=request.aspect_ratio,
+                    options=request.options,
+                    inputs={role: item.facts for role, item in kept.items()},
+                ),
+                self.configured_providers,
+            )
+            now = self.clock.now()
+            period = billing_period(now.year, now.month)
+            quota = self.log.quota(request.user_id, period)
+            quota.reserve(generation_id, approval.quote, self.plans.plan_for(request.user_id), approval.model.id)
+        except Refusal as refusal:
+            generation.reject(code=refusal.code, field=refusal.field, message=refusal.message)
+            self.log.save(generation)
+            return generation
+        generation.validate(
+            model=approval.model.id,
+            duration=approval.duration,
+            resolution=approval.resolution,
+            width=approval.frame.width,
+            height=approval.frame.height,
+            quote=approval.quote,
+            period=period,
+            deadline=now + timedelta(seconds=self.policy.deadline_s),
+            provider=approval.model.provider,
+            aspect_ratio=approval.aspect_ratio,
+        )
+        self.log.save(generation, quota)
+        return generation
+
+    async def _keep_input(self, generation_id: UUID, role: str, source: str | bytes) -> KeptInput:
+        head = bytearray()
+
+        async def sniffed() -> AsyncIterator[bytes]:
+            async for chunk in self.sources.open(source):
+                if len(head) < SNIFF_BYTES:
+                    head.extend(chunk[: SNIFF_BYTES - len(head)])
+                yield chunk
+
+        key = input_key(generation_id, role)
+        try:
+            stored = await self.storage.put(key, sniffed(), max_bytes=MAX_ANY_INPUT_BYTES)
+        except InputUnavailable as error:
+            raise MissingInput(f"input '{role}' cannot be read: {error}", field=role) from None
+        except InputTooBig as error:
+            raise InputTooLarge(
+                f"input '{role}' is larger than {error.limit // (1024 * 1024)} MiB", field=role
+            ) from None
+        mime = sniff_mime(bytes(head))
+        kind = kind_of(mime)
+        if kind is not None and stored.bytes > MAX_INPUT_BYTES[kind]:
+            raise InputTooLarge(
+                f"input '{role}' has {stored.bytes} bytes; {kind.value} inputs may have at most "
+                f"{MAX_INPUT_BYTES[kind] // (1024 * 1024)} MiB",
+                field=role,
+            )
+        seconds = width = height = None
+        if kind is not None:
+            try:
+                facts = self.probe.probe(key)
+            except ValueError:
+                raise WrongMediaType(
+                    f"input '{role}' looks like {mime} but cannot be decoded", field=role
+                ) from None
+            seconds, width, height = facts.seconds, facts.width, facts.height
+        origin = source if isinstance(source, str) else "inline bytes"
+        record = {
+            "storage_key": key,
+            "sha256": stored.sha256,
+            "bytes": stored.bytes,
+            "mime": mime,
+            "seconds": seconds,
+            "width": width,
+            "height": height,
+            "url": origin if origin.startswith(("https://", "http://")) else None,
+            "source": origin,
+        }
+        return KeptInput(InputFacts(role, mime, stored.bytes, seconds, width, height), record)

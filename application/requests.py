@@ -1,0 +1,68 @@
+"""A generation request as callers send it, checked for shape (types, names) at the boundary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain.errors import InvalidValue
+from domain.operation import Operation
+
+INPUT_ROLES = ("image", "audio", "video", "mask_image")
+DEFAULT_USER = "local"
+
+
+class GenerationRequest(BaseModel):
+    """What to make; inputs map a role (image, audio, video, mask_image) to a path, a URL or bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str = Field(default=DEFAULT_USER, min_length=1, max_length=256)
+    source_module: str = Field(default="videogen", min_length=1, max_length=64)
+    operation: Operation = Operation.TEXT_TO_VIDEO
+    model: str | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    duration: float | None = Field(default=None, gt=0, le=3600)
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str | bytes] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_roles(cls, inputs: dict[str, str | bytes]) -> dict[str, str | bytes]:
+        for role in inputs:
+            if role not in INPUT_ROLES:
+                raise ValueError(f"unknown input {role!r}; allowed: {', '.join(INPUT_ROLES)}")
+        return inputs
+
+    def fingerprint(self) -> str:
+        """The same for two requests that ask for the same video (inputs by name or content)."""
+        shape = self.model_dump(mode="json", exclude={"idempotency_key", "inputs"})
+        shape["inputs"] = {
+            role: hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else source
+            for role, source in sorted(self.inputs.items())
+        }
+        canonical = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_request(**fields: Any) -> GenerationRequest:
+    """A GenerationRequest, or InvalidValue naming the first field that is wrong and what it allows."""
+    try:
+        return GenerationRequest(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "request"
+        allowed: tuple[str, ...] = ()
+        if field == "operation":
+            allowed = tuple(Operation.names())
+        message = first["msg"].removeprefix("Value error, ")
+        suffix = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        raise InvalidValue(f"{field}: {message}{suffix}", field=field, allowed=allowed) from None

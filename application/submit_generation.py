@@ -1,0 +1,98 @@
+"""Use-case: send a validated generation to its provider, never paying for two tasks.
+
+The attempt is recorded before the request leaves; when its outcome is unknown the task is looked
+up and adopted (wavespeed-api.md's rule) instead of submitted blindly again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.generation import VideoGeneration
+from application.event_log import EventLog
+from application.fail_generation import fail_generation
+from application.ports import HistoryView, ProviderError, SubmitOutcomeUnknown, VideoProvider
+from application.provider_job import job_for
+
+log = logging.getLogger("videogen")
+
+MAX_ATTEMPTS = 3
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class SubmitGeneration:
+    """Moves a generation from Validated (or an unresolved SubmitAttempted) to Submitted or Failed."""
+
+    def __init__(self, events: EventLog, providers: Mapping[str, VideoProvider], history: HistoryView) -> None:
+        self.events = events
+        self.providers = providers
+        self.history = history
+
+    async def __call__(self, generation_id: UUID) -> VideoGeneration:
+        generation = self.events.generation(generation_id)
+        if generation.stage == "SubmitAttempted":
+            return await self._resolve(generation)
+        if generation.stage != "Validated":
+            return generation
+        return await self._attempt(generation)
+
+    async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
+        generation.attempt_submit()
+        try:
+            self.events.save(generation)
+        except IntegrityError:
+            return self.events.generation(generation.id)
+        provider = self.providers[generation.provider]
+        try:
+            task_id = await provider.submit(job_for(generation))
+        except ProviderError as error:
+            return fail_generation(
+                self.events, generation.id, code=error.code, message=error.message, may_bill=error.may_bill
+            )
+        except SubmitOutcomeUnknown as error:
+            log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
+            return await self._resolve(self.events.generation(generation.id))
+        return self._submitted(generation.id, task_id, adopted=False)
+
+    async def _resolve(self, generation: VideoGeneration) -> VideoGeneration:
+        provider = self.providers[generation.provider]
+        assert generation.last_attempt_at is not None
+        try:
+            found = await provider.find_submitted(
+                job_for(generation),
+                since=generation.last_attempt_at - CLOCK_SKEW,
+                exclude=self.history.claimed_task_ids(generation.provider),
+            )
+        except ProviderError as error:
+            return self._unknown(generation, f"the provider's task history cannot be read: {error.message}")
+        if len(found) == 1:
+            return self._submitted(generation.id, found[0], adopted=True)
+        if len(found) > 1:
+            return self._unknown(generation, f"{len(found)} provider tasks match this submit: {', '.join(found)}")
+        if generation.attempts >= MAX_ATTEMPTS:
+            return self._unknown(generation, f"no task was created after {generation.attempts} attempts")
+        return await self._attempt(generation)
+
+    def _unknown(self, generation: VideoGeneration, why: str) -> VideoGeneration:
+        return fail_generation(
+            self.events, generation.id, code="unknown_submit_outcome", message=why, may_bill=True
+        )
+
+    def _submitted(self, generation_id: UUID, task_id: str, *, adopted: bool) -> VideoGeneration:
+        def decision() -> VideoGeneration:
+            generation = self.events.generation(generation_id)
+            if generation.stage != "SubmitAttempted":
+                log.warning(
+                    "task %s of generation %s arrived after it moved on to %s", task_id, generation_id, generation.stage
+                )
+                return generation
+            generation.mark_submitted(task_id=task_id, adopted=adopted)
+            self.events.save(generation)
+            return generation
+
+        return self.events.decide(decision)

@@ -1,0 +1,173 @@
+"""Use-case: ask the provider how a submitted generation is doing; when done, keep and register its video.
+
+`Completed` is recorded only after the video is stored whole (with its sha256) and the asset exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.generation import VideoGeneration
+from application.event_log import EventLog
+from application.fail_generation import fail_generation
+from application.policy import Policy
+from application.ports import (
+    Asset,
+    AssetLibrary,
+    Clock,
+    InputTooBig,
+    MediaProbe,
+    Progress,
+    ProviderError,
+    TaskState,
+    VideoProvider,
+    VideoStorage,
+)
+from application.storage_keys import video_key
+
+log = logging.getLogger("videogen")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    generation: VideoGeneration
+    task: TaskState | None = None
+
+
+class TrackGeneration:
+    """Polls once; ends the generation on the provider's verdict or on its deadline."""
+
+    def __init__(
+        self,
+        events: EventLog,
+        providers: Mapping[str, VideoProvider],
+        storage: VideoStorage,
+        probe: MediaProbe,
+        assets: AssetLibrary,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self.events = events
+        self.providers = providers
+        self.storage = storage
+        self.probe = probe
+        self.assets = assets
+        self.clock = clock
+        self.policy = policy
+
+    async def __call__(self, generation_id: UUID, progress: Progress | None = None) -> Tracked:
+        generation = self.events.generation(generation_id)
+        if generation.stage != "Submitted":
+            return Tracked(generation)
+        assert generation.task_id is not None and generation.deadline is not None
+        provider = self.providers[generation.provider]
+        if self.clock.now() > generation.deadline:
+            stopped = await provider.cancel(generation.task_id)
+            return Tracked(
+                fail_generation(
+                    self.events,
+                    generation.id,
+                    code="deadline_exceeded",
+                    message=f"no result by {generation.deadline.isoformat()}"
+                    + ("" if stopped else "; the provider's task may still run and bill"),
+                    may_bill=not stopped,
+                )
+            )
+        try:
+            task = await provider.poll(generation.task_id)
+        except ProviderError as error:
+            return Tracked(fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True))
+        if task.state == TaskState.RUNNING:
+            return Tracked(generation, task)
+        if task.state != TaskState.SUCCEEDED:
+            return Tracked(
+                fail_generation(
+                    self.events,
+                    generation.id,
+                    code=task.error_code or "provider_failure",
+                    message=task.error_message or f"the provider's task ended {task.state}",
+                    may_bill=False,
+                ),
+                task,
+            )
+        if not task.outputs:
+            return Tracked(
+                fail_generation(
+                    self.events, generation.id, code="provider_failure",
+                    message="the provider reported completion without any output", may_bill=False,
+                ),
+                task,
+            )
+        if progress:
+            progress(0.9, "Downloading generated video...")
+        return Tracked(await self._keep(generation, provider, task), task)
+
+    async def _keep(self, generation: VideoGeneration, provider: VideoProvider, task: TaskState) -> VideoGeneration:
+        key = video_key(generation.user_id, generation.operation, generation.id)
+        try:
+            stored = await self.storage.put(key, provider.fetch(task.outputs[0]), max_bytes=self.policy.max_download_bytes)
+        except ProviderError as error:
+            return fail_generation(self.events, generation.id, code="download_failed", message=error.message, may_bill=True)
+        except InputTooBig as error:
+            return fail_generation(
+                self.events, generation.id, code="download_failed",
+                message=f"the video is larger than the {error.limit} bytes allowed", may_bill=True,
+            )
+        try:
+            facts = self.probe.probe(key)
+        except ValueError:
+            return fail_generation(
+                self.events, generation.id, code="provider_failure",
+                message="the provider's output is not a playable video", may_bill=True,
+            )
+        asset_id = self.assets.register(
+            Asset(
+                generation_id=generation.id,
+                user_id=generation.user_id,
+                source_module=generation.source_module,
+                operation=generation.operation,
+                storage_key=key,
+                file_path=stored.location,
+                file_url=f"/generations/{generation.id}/video",
+                bytes=stored.bytes,
+                mime="video/mp4",
+                sha256=stored.sha256,
+                prompt=generation.prompt,
+                provider=generation.provider,
+                model=generation.model or "",
+                cost=generation.quote or 0,  # type: ignore[arg-type]
+                generation_seconds=(self.clock.now() - generation.created_on).total_seconds(),
+                metadata={
+                    "task_id": generation.task_id,
+                    "resolution": generation.resolution,
+                    "width": facts.width,
+                    "height": facts.height,
+                    "seconds": facts.seconds,
+                },
+            )
+        )
+
+        def decision() -> VideoGeneration:
+            current = self.events.generation(generation.id)
+            if current.stage != "Submitted":
+                return current
+            current.complete(
+                storage_key=key,
+                sha256=stored.sha256,
+                bytes=stored.bytes,
+                mime="video/mp4",
+                width=facts.width or current.width or 0,
+                height=facts.height or current.height or 0,
+                seconds=round(facts.seconds or 0.0, 3),
+                asset_id=asset_id,
+                outputs=list(task.outputs),
+                timings=dict(task.timings),
+                has_nsfw_contents=list(task.has_nsfw_contents),
+            )
+            self.events.save(current)
+            return current
+
+        return self.events.decide(decision)
