@@ -1,0 +1,395 @@
+"""The `videogen` command line (CONTRACT.md): typer for parsing, rich for progress and tables.
+
+Bad input exits 2 with one line on stderr; a failed generation exits 1; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, NoReturn, Optional
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from domain.catalogue import MODELS
+from domain.errors import InvalidValue, NotFound, Refusal
+from domain.operation import Operation
+from application.ports import Progress as ProgressCallback
+from application.requests import DEFAULT_USER, parse_request
+from application.views import GenerationView
+from adapters.container import Container
+from adapters.presentation import (
+    generation_json,
+    model_json,
+    money,
+    plan_json,
+    refusal_json,
+    replay_json,
+    timestamp,
+    usage_json,
+)
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+
+app = typer.Typer(
+    name="videogen",
+    help="Generate video with AI through one service: every step recorded, nothing paid twice.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Set and show users' monthly plans.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger("videogen")
+
+
+class Refused(Exception):
+    """A refusal already reported to the user; exits 2."""
+
+
+def container() -> Container:
+    return Container()
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def refuse(refusal: Refusal, as_json: bool, generation: GenerationView | None = None) -> NoReturn:
+    err.print(f"error: {refusal.code}: {refusal.message}", markup=False, highlight=False)
+    if as_json:
+        emit_json(refusal_json(refusal, generation))
+    raise typer.Exit(EXIT_REFUSED)
+
+
+@contextmanager
+def refusals(as_json: bool) -> Iterator[None]:
+    try:
+        yield
+    except Refusal as refusal:
+        refuse(refusal, as_json)
+
+
+def parse_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise NotFound(f"no generation {text!r} (not a generation id)", field="generation_id") from None
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidValue(f"--option takes KEY=VALUE, not {pair!r}", field="option")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=err, transient=False,
+    ) as bar:
+        task = bar.add_task("Starting", total=1.0)
+
+        def report(fraction: float, message: str) -> None:
+            bar.update(task, completed=fraction, description=message)
+
+        yield report
+
+
+def exit_for(view: GenerationView) -> int:
+    if view.status == "completed":
+        return 0
+    if view.status == "rejected":
+        return EXIT_REFUSED
+    return EXIT_FAILED
+
+
+def print_generation(view: GenerationView) -> None:
+    if view.status == "completed":
+        out.print(f"completed {view.generation_id}", highlight=False)
+        out.print(f"  file: {view.file_path}", highlight=False, markup=False)
+        out.print(
+            f"  {view.model} {view.width}x{view.height} {view.duration:g} s, cost ${money(view.cost)}",
+            highlight=False, markup=False,
+        )
+    else:
+        out.print(f"{view.status} {view.generation_id} ({view.stage})", highlight=False)
+        if view.code:
+            err.print(f"error: {view.code}: {view.message}", markup=False, highlight=False)
+
+
+GenerationArgs = dict[str, Any]
+
+
+def generation_command(run: Callable[[Container, GenerationArgs, bool], int]) -> Callable[..., None]:
+    """The arguments shared by `generate` and `submit`, parsed once."""
+
+    def command(
+        prompt: Annotated[Optional[str], typer.Argument(help="What the video shows (required by models that need one).")] = None,
+        operation: Annotated[Operation, typer.Option(help="What to make.")] = Operation.TEXT_TO_VIDEO,
+        model: Annotated[Optional[str], typer.Option(help="Model id or alias (see `videogen models`).")] = None,
+        duration: Annotated[Optional[float], typer.Option(help="Seconds of video.")] = None,
+        resolution: Annotated[Optional[str], typer.Option(help="480p, 720p, 1080p, 2k or 4k.")] = None,
+        aspect_ratio: Annotated[Optional[str], typer.Option(help="16:9, 9:16 or 1:1.")] = None,
+        image: Annotated[Optional[str], typer.Option(help="Image input: PATH or URL.")] = None,
+        audio: Annotated[Optional[str], typer.Option(help="Audio (speech) input: PATH or URL.")] = None,
+        video: Annotated[Optional[str], typer.Option(help="Video input: PATH or URL.")] = None,
+        mask_image: Annotated[Optional[str], typer.Option(help="Mask image for avatar: PATH or URL.")] = None,
+        negative_prompt: Annotated[Optional[str], typer.Option(help="What the video should not show.")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed for repeatable results.")] = None,
+        option: Annotated[list[str], typer.Option("--option", help="Model-specific input KEY=VALUE (repeatable).")] = [],  # noqa: B006
+        user: Annotated[str, typer.Option(help="The user the video is for.")] = DEFAULT_USER,
+        idempotency_key: Annotated[Optional[str], typer.Option(help="Same key, same generation.")] = None,
+        json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    ) -> None:
+        with refusals(json_output):
+            inputs = {
+                role: source
+                for role, source in (("image", image), ("audio", audio), ("video", video), ("mask_image", mask_image))
+                if source is not None
+            }
+            request = parse_request(
+                user_id=user,
+                source_module="cli",
+                operation=operation,
+                model=model,
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                duration=duration,
+                resolution=resolution,
+                aspect_ratio=aspect_ratio,
+                seed=seed,
+                options=parse_options(option),
+                inputs=inputs,
+                idempotency_key=idempotency_key,
+            )
+            raise typer.Exit(run(container(), {"request": request}, json_output))
+
+    command.__doc__ = run.__doc__
+    return command
+
+
+def _generate(services: Container, args: GenerationArgs, as_json: bool) -> int:
+    """Make a video now and wait for it (a progress bar shows on a terminal)."""
+    with progress_bar(sys.stderr.isatty()) as report:
+        generation = asyncio.run(services.generate_video()(args["request"], report))
+    view = services.queries().view(generation)
+    if as_json:
+        emit_json(generation_json(view))
+    if view.status == "rejected":
+        err.print(f"error: {view.code}: {view.message}", markup=False, highlight=False)
+    elif not as_json:
+        print_generation(view)
+    return exit_for(view)
+
+
+app.command("generate")(generation_command(_generate))
+
+
+@app.command("status")
+def status(
+    generation_id: Annotated[str, typer.Argument(metavar="ID")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show where a generation is."""
+    with refusals(json_output):
+        view = container().queries().generation(parse_id(generation_id))
+    if json_output:
+        emit_json(generation_json(view))
+    else:
+        print_generation(view)
+
+
+@app.command("history")
+def history(
+    user: Annotated[str, typer.Option(help="Whose generations.")] = DEFAULT_USER,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A user's generations, newest first."""
+    views = container().queries().history(user, limit)
+    if json_output:
+        emit_json([generation_json(view) for view in views])
+        return
+    table = Table("created", "generation", "status", "operation", "model", "cost")
+    for view in views:
+        table.add_row(
+            timestamp(view.created_at), str(view.generation_id), view.status, view.operation,
+            view.model or "", money(view.cost) or "",
+        )
+    out.print(table)
+
+
+@app.command("replay")
+def replay(
+    generation_id: Annotated[str, typer.Argument(metavar="ID")],
+    at_version: Annotated[Optional[int], typer.Option(min=1, help="Replay up to this version.")] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The events of one generation and its state as of a version (the last one by default)."""
+    with refusals(json_output):
+        result = container().queries().replay(parse_id(generation_id), at_version)
+    if json_output:
+        emit_json(replay_json(result))
+        return
+    for event in result.events:
+        out.print(f"{event.version:>3} {timestamp(event.timestamp)} {event.type}", highlight=False)
+    out.print(f"state: {result.state.status} ({result.state.stage})", highlight=False)
+
+
+@app.command("usage")
+def usage(
+    user: Annotated[str, typer.Option(help="Whose usage.")] = DEFAULT_USER,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A user's calls and dollars this calendar month (UTC) against the plan."""
+    result = container().queries().usage(user)
+    if json_output:
+        emit_json(usage_json(result))
+        return
+    limit_calls = result.calls_limit or "unlimited"
+    limit_dollars = f"${money(result.dollars_limit)}" if result.dollars_limit else "unlimited"
+    out.print(
+        f"{result.user_id} {result.period} on plan {result.plan}: {result.calls} calls of {limit_calls}, "
+        f"${money(result.spent)} spent and ${money(result.reserved)} reserved of {limit_dollars}",
+        highlight=False,
+    )
+
+
+@plan_app.command("set")
+def plan_set(
+    user: Annotated[str, typer.Argument(metavar="USER")],
+    calls: Annotated[int, typer.Option(help="Video calls a month; 0 = unlimited.")] = 0,
+    dollars: Annotated[str, typer.Option(help="USD a month; 0 = unlimited.")] = "0",
+    model: Annotated[list[str], typer.Option("--model", help="Allowed model (repeatable); none = all.")] = [],  # noqa: B006
+    name: Annotated[Optional[str], typer.Option(help="Plan name shown in usage.")] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Set a user's monthly limits."""
+    with refusals(json_output):
+        try:
+            amount = Decimal(dollars)
+        except InvalidOperation:
+            raise InvalidValue(f"--dollars must be a number, not {dollars!r}", field="dollars") from None
+        if not amount.is_finite():
+            raise InvalidValue(f"--dollars must be a number, not {dollars!r}", field="dollars")
+        plan = container().manage_plans().set(user, calls=calls, dollars=amount, models=model, name=name)
+    if json_output:
+        emit_json(plan_json(user, plan))
+    else:
+        err.print(f"plan of {user} set", highlight=False)
+
+
+@plan_app.command("show")
+def plan_show(
+    user: Annotated[str, typer.Argument(metavar="USER")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a user's monthly limits."""
+    plan = container().manage_plans().show(user)
+    if json_output:
+        emit_json(plan_json(user, plan))
+        return
+    shape = plan_json(user, plan)
+    out.print(
+        f"{user}: plan {shape['plan']}, calls {plan.calls_limit or 'unlimited'}, "
+        f"dollars {shape['dollars_limit'] if plan.dollars_limit else 'unlimited'}, "
+        f"models {', '.join(plan.models) or 'all'}",
+        highlight=False,
+    )
+
+
+@app.command("models")
+def models(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The model catalogue: operations, durations, resolutions, prices."""
+    if json_output:
+        emit_json([model_json(model) for model in MODELS])
+        return
+    table = Table("model", "provider", "operation", "durations (s)", "resolutions", "price")
+    for model in MODELS:
+        shape = model_json(model)
+        durations = shape["durations"]
+        table.add_row(
+            model.id, model.provider, model.operation.value,
+            ", ".join(map(str, durations)) if isinstance(durations, list) else durations,
+            ", ".join(model.resolutions), model.price.describe(),
+        )
+    out.print(table)
+
+
+def _log_to_data_dir() -> None:
+    try:
+        settings = Container().settings()
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(settings.data_path / "videogen.log")
+    except Exception:  # noqa: BLE001 - logging must never stop the command
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _is_a(error: BaseException, class_name: str) -> bool:
+    # typer vendors click under a private module: recognise its exceptions by class, not by import.
+    return any(cls.__name__ == class_name for cls in type(error).__mro__)
+
+
+def _report(error: Exception) -> int:
+    if _is_a(error, "UsageError"):
+        context = getattr(error, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        message = error.format_message().replace("\n", " ")  # type: ignore[attr-defined]
+        err.print(f"error: {message}{hint}", markup=False, highlight=False)
+        return EXIT_REFUSED
+    if _is_a(error, "ClickException"):
+        err.print(f"error: {error.format_message()}", markup=False, highlight=False)  # type: ignore[attr-defined]
+        return int(getattr(error, "exit_code", EXIT_FAILED))
+    log.exception("unexpected error")
+    err.print(
+        f"error: internal_error: {type(error).__name__}: {error} (details in the data folder's videogen.log)",
+        markup=False, highlight=False,
+    )
+    return EXIT_FAILED
+
+
+def main() -> None:
+    """Entry point: maps every outcome to CONTRACT.md's exit codes, never to a traceback."""
+    _log_to_data_dir()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("error: interrupted", highlight=False)
+        code = 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for a user
+        code = _report(error)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The composition root: the one place that picks adapters for the application's ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dependency_injector import containers, providers
+from sqlalchemy import Engine
+
+from domain.plan import LOCAL_PLAN
+from application.advance_generation import AdvanceGeneration
+from application.cancel_generation import CancelGeneration
+from application.charge_generation import ChargeGeneration
+from application.event_log import EventLog
+from application.generate_video import GenerateVideo
+from application.manage_plans import ManagePlans
+from application.policy import Policy
+from application.queries import GenerationQueries
+from application.request_generation import RequestGeneration
+from application.submit_generation import SubmitGeneration
+from application.track_generation import TrackGeneration
+from adapters.clock import SystemClock
+from adapters.history.projection import SqlHistoryView
+from adapters.library.assets import SqlAssetLibrary
+from adapters.media.probe import PyAvMediaProbe
+from adapters.media.sources import MediaSources
+from adapters.persistence.database import database_url, event_store_env, read_engine
+from adapters.persistence.tables import metadata
+from adapters.sandbox.provider import SandboxProvider
+from adapters.settings import Settings
+from adapters.storage.filesystem import FilesystemStorage
+from adapters.usage.ledger import SqlUsageLedger
+from adapters.usage.plans import SqlSubscriptionPlans
+
+
+def _url(settings: Settings) -> str:
+    return database_url(settings.database_url, settings.data_path)
+
+
+def _event_store_env(settings: Settings, url: str) -> dict[str, str]:
+    key = settings.cipher_key.get_secret_value() if settings.cipher_key else None
+    return event_store_env(url, cipher_key=key, compress=settings.compress)
+
+
+def _read_tables(url: str) -> Engine:
+    engine = read_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def _policy(settings: Settings) -> Policy:
+    return Policy(deadline_s=settings.deadline_s, max_download_bytes=settings.max_download_bytes)
+
+
+def _data_path(settings: Settings, *parts: str) -> Path:
+    path = settings.data_path.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings)
+    url = providers.Singleton(_url, settings)
+    events = providers.Singleton(EventLog, env=providers.Callable(_event_store_env, settings, url))
+    engine = providers.Singleton(_read_tables, url)
+    clock = providers.Singleton(SystemClock)
+    policy = providers.Singleton(_policy, settings)
+
+    storage = providers.Singleton(FilesystemStorage, root=providers.Callable(_data_path, settings))
+    sources = providers.Singleton(MediaSources)
+    probe = providers.Singleton(PyAvMediaProbe, locate=storage.provided.locate)
+    assets = providers.Singleton(SqlAssetLibrary, engine)
+    ledger = providers.Singleton(SqlUsageLedger, engine)
+    plans = providers.Singleton(SqlSubscriptionPlans, engine, default=LOCAL_PLAN)
+    history = providers.Singleton(SqlHistoryView, engine, events)
+
+    sandbox = providers.Singleton(
+        SandboxProvider,
+        workdir=providers.Callable(_data_path, settings, "sandbox"),
+        locate=storage.provided.locate,
+    )
+    video_providers = providers.Dict(sandbox=sandbox)
+    default_provider = providers.Callable(lambda settings: settings.provider_name, settings)
+    configured_providers = providers.Callable(lambda settings: settings.configured_providers, settings)
+
+    request_generation = providers.Singleton(
+        RequestGeneration,
+        log=events,
+        storage=storage,
+        sources=sources,
+        probe=probe,
+        plans=plans,
+        clock=clock,
+        policy=policy,
+        default_provider=default_provider,
+        configured_providers=configured_providers,
+    )
+    submit_generation = providers.Singleton(SubmitGeneration, events, video_providers, history)
+    track_generation = providers.Singleton(
+        TrackGeneration, events, video_providers, storage, probe, assets, clock, policy
+    )
+    charge_generation = providers.Singleton(ChargeGeneration, events, ledger)
+    advance_generation = providers.Singleton(
+        AdvanceGeneration, events, submit_generation, track_generation, charge_generation
+    )
+    generate_video = providers.Singleton(GenerateVideo, request_generation, advance_generation, policy)
+    cancel_generation = providers.Singleton(CancelGeneration, events, video_providers)
+    queries = providers.Singleton(GenerationQueries, events, storage, history, plans, clock)
+    manage_plans = providers.Singleton(ManagePlans, plans)

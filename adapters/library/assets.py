@@ -1,0 +1,68 @@
+"""The asset library in SQL, with the old backend's `content_assets` columns."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import PurePath
+from uuid import UUID, uuid5
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from application.ports import Asset
+from adapters.persistence.tables import content_assets
+
+ASSET_NAMESPACE = UUID("3f7c2a61-0c8e-4f0b-b8d6-5a1e9e2c7d44")
+
+
+class SqlAssetLibrary:
+    """One asset per generation: its id is derived from the generation's, so a retry finds the same row."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(self, asset: Asset) -> UUID:
+        asset_id = uuid5(ASSET_NAMESPACE, str(asset.generation_id))
+        now = datetime.now(timezone.utc)
+        row = {
+            "id": asset_id,
+            "generation_id": asset.generation_id,
+            "user_id": asset.user_id,
+            "asset_type": "video",
+            "source_module": asset.source_module,
+            "filename": PurePath(asset.storage_key).name,
+            "file_path": asset.file_path,
+            "file_url": asset.file_url,
+            "file_size": asset.bytes,
+            "mime_type": asset.mime,
+            "sha256": asset.sha256,
+            "title": (asset.prompt or asset.operation)[:80],
+            "description": f"{asset.operation} by {asset.model}",
+            "prompt": asset.prompt,
+            "tags": [asset.operation, asset.provider],
+            "asset_metadata": asset.metadata,
+            "provider": asset.provider,
+            "model": asset.model,
+            "cost": asset.cost,
+            "generation_time": asset.generation_seconds,
+            "is_favorite": False,
+            "download_count": 0,
+            "share_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(content_assets).values(**row))
+        except IntegrityError:
+            existing = self.for_generation(asset.generation_id)
+            if existing is None:
+                raise
+            return existing
+        return asset_id
+
+    def for_generation(self, generation_id: UUID) -> UUID | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(content_assets.c.id).where(content_assets.c.generation_id == generation_id)
+            ).scalar_one_or_none()

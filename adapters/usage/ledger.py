@@ -1,0 +1,53 @@
+"""The usage ledger in SQL: one entry per charged generation, the old backend's usage log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from uuid import UUID, uuid5
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from application.ports import Charge
+from adapters.persistence.tables import usage_ledger
+
+LEDGER_NAMESPACE = UUID("9a4d0c3e-7b1f-4e62-8f2a-1d5c6b7e8f90")
+
+
+class SqlUsageLedger:
+    """Entries are keyed by generation: recording a charge twice returns the first entry."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, charge: Charge) -> UUID:
+        entry_id = uuid5(LEDGER_NAMESPACE, str(charge.generation_id))
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(usage_ledger).values(
+                        entry_id=entry_id,
+                        generation_id=charge.generation_id,
+                        user_id=charge.user_id,
+                        period=charge.period,
+                        provider=charge.provider,
+                        model=charge.model,
+                        amount=charge.amount,
+                        seconds=charge.seconds,
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+        except IntegrityError:
+            if self.entry_for(charge.generation_id) is None:
+                raise
+        return entry_id
+
+    def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(usage_ledger.c.entry_id, usage_ledger.c.amount).where(
+                    usage_ledger.c.generation_id == generation_id
+                )
+            ).one_or_none()
+        return None if row is None else (row.entry_id, row.amount)
