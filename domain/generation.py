@@ -99,6 +99,11 @@ class VideoGeneration(Aggregate):
     class SubmitAttempted(Aggregate.Event):
         attempt: int
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "SubmitAttempted"
+            aggregate.attempts = self.attempt
+            aggregate.last_attempt_at = self.timestamp
+
     class Submitted(Aggregate.Event):
         task_id: str
         adopted: bool
@@ -252,14 +257,9 @@ class VideoGeneration(Aggregate):
         self.error = {"code": code, "field": field, "message": message}
 
     def attempt_submit(self) -> None:
+        """Recorded before the submit request leaves, so that a lost answer can be looked up later."""
         self._allow("SubmitAttempted")
-        self._submit_attempted(attempt=self.attempts + 1)
-
-    @event(SubmitAttempted)
-    def _submit_attempted(self, attempt: int) -> None:
-        self.stage = "SubmitAttempted"
-        self.attempts = attempt
-        self.last_attempt_at = self.modified_on
+        self.trigger_event(self.SubmitAttempted, attempt=self.attempts + 1)
 
     def mark_submitted(self, *, task_id: str, adopted: bool = False) -> None:
         self._allow("Submitted")

@@ -14,6 +14,8 @@ class MediaKind(str, Enum):
 
 
 _AUDIO_MP4_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ")
+_IMAGE_BRANDS = {b"avif": "image/avif", b"avis": "image/avif", b"heic": "image/heic", b"heix": "image/heic",
+                 b"mif1": "image/heif", b"msf1": "image/heif"}
 
 
 def sniff_mime(head: bytes) -> str | None:
@@ -38,6 +40,8 @@ def sniff_mime(head: bytes) -> str | None:
         brand = head[8:12]
         if brand in _AUDIO_MP4_BRANDS:
             return "audio/mp4"
+        if brand in _IMAGE_BRANDS:
+            return _IMAGE_BRANDS[brand]
         if brand == b"qt  ":
             return "video/quicktime"
         return "video/mp4"

@@ -189,12 +189,18 @@ def decide_frame(
             raise WrongMediaType("the source video has no measurable frame size", field="video")
         frame = FrameSize(source.width, source.height)
         return frame.orientation, frame
+    if source is not None and source.width and source.height:
+        orientation = FrameSize(source.width, source.height).orientation
+        if asked is not None and asked != orientation:
+            raise InvalidValue(
+                f"an enhanced video keeps its source's orientation ({orientation}), not {asked!r}",
+                field="aspect_ratio",
+                allowed=[orientation],
+            )
+        return orientation, frame_size(resolution, orientation, model.exact_sizes)
     if asked is None:
-        if source is not None and source.width and source.height:
-            asked = FrameSize(source.width, source.height).orientation
-        else:
-            asked = model.aspect_ratios[0]
-    elif asked not in model.aspect_ratios and model.operation is not Operation.ENHANCE:
+        asked = model.aspect_ratios[0]
+    elif asked not in model.aspect_ratios:
         raise InvalidValue(
             f"model {model.id!r} offers aspect ratios {allowed_list(model.aspect_ratios)}, not {asked!r}",
             field="aspect_ratio",

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.e2e.conftest import VIDEOGEN, Cli
+
+pytestmark = pytest.mark.e2e
+
+
+def decoded(path: str) -> tuple[float, int, int, str, bool]:
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        seconds = frames / float(video.average_rate)
+        has_audio = bool(container.streams.audio)
+        return seconds, video.codec_context.width, video.codec_context.height, video.codec_context.name, has_audio
+
+
+def test_a_text_to_video_leaves_a_playable_mp4_of_the_asked_length_and_a_replayable_history(cli: Cli) -> None:
+    run = cli("generate", "a paper boat drifting down a rainy street", "--json")
+
+    assert run.code == 0, run.stderr
+    result = run.json()
+    assert result["status"] == "completed" and result["stage"] == "Charged"
+    assert result["cost"] == "0.00"
+    seconds, width, height, codec, _ = decoded(result["file_path"])
+    assert abs(seconds - 5.0) <= 0.1
+    assert (width, height, codec) == (1280, 720, "h264")
+    assert Path(result["file_path"]).is_relative_to(cli.data)
+
+    replay = cli("replay", result["generation_id"], "--json").json()
+    types = [event["type"] for event in replay["events"]]
+    story = iter(types)
+    assert all(step in story for step in ["Requested", "Validated", "Submitted", "Completed", "Charged"]), types
+    assert [event["version"] for event in replay["events"]] == list(range(1, len(types) + 1))
+    assert replay["state"]["status"] == "completed"
+    assert cli("history", "--json").json()[0]["generation_id"] == result["generation_id"]
+
+
+def test_replay_at_a_version_shows_the_state_as_it_was_then(cli: Cli) -> None:
+    generation_id = cli("generate", "a lighthouse", "--duration", "1", "--resolution", "480p", "--json").json()["generation_id"]
+
+    replay = cli("replay", generation_id, "--at-version", "2", "--json").json()
+
+    assert [event["type"] for event in replay["events"]] == ["Requested", "Validated"]
+    assert replay["state"]["status"] == "validated"
+
+
+def test_image_to_video_from_a_png_makes_a_portrait_video_when_asked(cli: Cli, png: Path) -> None:
+    run = cli(
+        "generate", "--operation", "image-to-video", "--image", str(png), "--duration", "2",
+        "--aspect-ratio", "9:16", "--resolution", "480p", "--json",
+    )
+
+    assert run.code == 0, run.stderr
+    seconds, width, height, _, _ = decoded(run.json()["file_path"])
+    assert abs(seconds - 2.0) <= 0.1 and (width, height) == (480, 854)
+
+
+def test_an_avatar_lasts_as_long_as_its_speech_and_carries_it_as_sound(cli: Cli, png: Path, wav: Path) -> None:
+    run = cli("generate", "--operation", "avatar", "--image", str(png), "--audio", str(wav), "--resolution", "480p", "--json")
+
+    assert run.code == 0, run.stderr
+    seconds, width, height, _, has_audio = decoded(run.json()["file_path"])
+    assert abs(seconds - 2.5) <= 0.1 and (width, height) == (854, 480) and has_audio
+
+
+def test_enhance_scales_a_video_up_and_keeps_its_length(cli: Cli) -> None:
+    source = cli("generate", "small", "--duration", "1", "--resolution", "480p", "--json").json()["file_path"]
+
+    run = cli("generate", "--operation", "enhance", "--video", source, "--resolution", "1080p", "--json")
+
+    assert run.code == 0, run.stderr
+    seconds, width, height, _, _ = decoded(run.json()["file_path"])
+    assert abs(seconds - 1.0) <= 0.1 and (width, height) == (1920, 1080)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "field"),
+    [
+        (["x", "--model", "no-such-model"], "unknown_model", "model"),
+        (["x", "--duration", "7.5"], "invalid_duration", "duration"),
+        (["   "], "missing_prompt", "prompt"),
+        (["--operation", "image-to-video"], "missing_input", "image"),
+        (["x", "--resolution", "8k"], "invalid_resolution", "resolution"),
+        (["x", "--model", "hunyuan-video-1.5"], "provider_not_configured", "provider"),
+        (["x", "--operation", "avatar", "--image", "/no/such/face.png", "--audio", "/no/such.wav"], "missing_input", "image"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line_and_charges_nothing(cli: Cli, args: list[str], code: str, field: str) -> None:
+    run = cli("generate", *args, "--json")
+
+    assert run.code == 2
+    assert run.stderr.strip().count("\n") == 0 and run.stderr.startswith(f"error: {code}: ")
+    assert "Traceback" not in run.stderr
+    rejection = run.json()
+    assert (rejection["status"], rejection["code"], rejection["field"]) == ("rejected", code, field)
+    usage = cli("usage", "--json").json()
+    assert (usage["calls"], usage["spent"], usage["reserved"]) == (0, "0.00", "0.00")
+
+
+def test_an_audio_file_passed_as_the_image_is_refused_by_its_bytes_not_its_name(cli: Cli, wav: Path) -> None:
+    disguised = wav.with_name("portrait.png")
+    disguised.write_bytes(wav.read_bytes())
+
+    run = cli("generate", "--operation", "image-to-video", "--image", str(disguised), "--json")
+
+    assert run.code == 2
+    assert run.json()["code"] == "wrong_media_type"
+    assert "audio/wav" in run.stderr
+
+
+@pytest.mark.parametrize("args", [["--duration", "abc", "x"], ["--operation", "nope", "x"], ["--bogus"]])
+def test_argument_errors_exit_2_with_one_line_and_no_traceback(cli: Cli, args: list[str]) -> None:
+    run = cli("generate", *args)
+
+    assert run.code == 2
+    assert run.stderr.startswith("error: ") and run.stderr.strip().count("\n") == 0
+    assert run.stdout == ""
+
+
+def test_a_user_id_cannot_steer_files_outside_the_data_folder(cli: Cli) -> None:
+    before = {path.name for path in cli.home.parent.iterdir()}
+
+    run = cli("generate", "escape", "--user", "../../etc", "--duration", "1", "--resolution", "480p", "--json")
+
+    assert run.code == 0, run.stderr
+    assert Path(run.json()["file_path"]).resolve().is_relative_to(cli.data.resolve())
+    assert {path.name for path in cli.home.parent.iterdir()} == before
+    assert sorted(path.name for path in cli.home.iterdir()) == ["data"]
+    assert cli("history", "--user", "../../etc", "--json").json()[0]["user_id"] == "../../etc"
+    assert cli("history", "--json").json() == []
+
+
+def test_a_plan_limit_refuses_before_any_provider_call(cli: Cli) -> None:
+    assert cli("plan", "set", "ana", "--calls", "1").code == 0
+    assert cli("generate", "one", "--user", "ana", "--duration", "1", "--resolution", "480p").code == 0
+
+    run = cli("generate", "two", "--user", "ana", "--duration", "1", "--json")
+
+    assert run.code == 2 and run.json()["code"] == "quota_calls_exceeded"
+    assert cli("usage", "--user", "ana", "--json").json()["calls"] == 1
+    assert cli("plan", "show", "ana", "--json").json()["calls_limit"] == 1
+
+
+def test_models_lists_the_catalogue_with_prices_in_words_and_numbers(cli: Cli) -> None:
+    models = {model["id"]: model for model in cli("models", "--json").json()}
+
+    hunyuan = models["wavespeed-ai/hunyuan-video-1.5/text-to-video"]
+    assert hunyuan["durations"] == [5, 8, 10] and hunyuan["resolutions"] == ["480p", "720p"]
+    assert hunyuan["price"]["rates"] == {"480p": "0.02", "720p": "0.04"} and "per second" in hunyuan["price"]["rule"]
+    assert {"sandbox/text-to-video", "sandbox/image-to-video", "sandbox/avatar", "sandbox/enhance"} <= models.keys()
+
+
+def test_generate_shows_a_progress_bar_on_a_terminal(cli: Cli) -> None:
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [VIDEOGEN, "generate", "a bar", "--duration", "1", "--resolution", "480p"],
+        cwd=cli.home, env=cli.env, stdout=subprocess.PIPE, stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0
+    os.close(leader)
+    assert b"100%" in shown and b"completed" in shown.lower()
