@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 from sqlalchemy import Engine
@@ -31,6 +33,9 @@ from adapters.settings import Settings
 from adapters.storage.filesystem import FilesystemStorage
 from adapters.usage.ledger import SqlUsageLedger
 from adapters.usage.plans import SqlSubscriptionPlans
+from adapters.wavespeed.client import WaveSpeedClient
+from adapters.wavespeed.limits import TierLimits
+from adapters.wavespeed.provider import WaveSpeedProvider
 
 
 def _url(settings: Settings) -> str:
@@ -58,6 +63,22 @@ def _data_path(settings: Settings, *parts: str) -> Path:
     return path
 
 
+def _wavespeed_client(settings: Settings) -> WaveSpeedClient:
+    assert settings.wavespeed_api_key is not None
+    return WaveSpeedClient(settings.wavespeed_base_url, settings.wavespeed_api_key.get_secret_value())
+
+
+def _webhook_url(settings: Settings) -> str | None:
+    return f"{settings.public_url.rstrip('/')}/webhooks/wavespeed" if settings.public_url else None
+
+
+def _video_providers(settings: Settings, sandbox: Any, wavespeed: Callable[[], Any]) -> dict[str, Any]:
+    chosen = {"sandbox": sandbox}
+    if settings.wavespeed_api_key is not None:
+        chosen["wavespeed"] = wavespeed()
+    return chosen
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
     url = providers.Singleton(_url, settings)
@@ -79,7 +100,20 @@ class Container(containers.DeclarativeContainer):
         workdir=providers.Callable(_data_path, settings, "sandbox"),
         locate=storage.provided.locate,
     )
-    video_providers = providers.Dict(sandbox=sandbox)
+    wavespeed = providers.Singleton(
+        WaveSpeedProvider,
+        client=providers.Singleton(_wavespeed_client, settings),
+        locate=storage.provided.locate,
+        workdir=providers.Callable(_data_path, settings, "wavespeed"),
+        limits=providers.Singleton(
+            TierLimits,
+            max_concurrent=settings.provided.wavespeed_max_concurrent,
+            submits_per_minute=settings.provided.wavespeed_submits_per_minute,
+        ),
+        allowed_output_hosts=settings.provided.allowed_output_hosts,
+        webhook_url=providers.Callable(_webhook_url, settings),
+    )
+    video_providers = providers.Singleton(_video_providers, settings, sandbox, wavespeed.provider)
     default_provider = providers.Callable(lambda settings: settings.provider_name, settings)
     configured_providers = providers.Callable(lambda settings: settings.configured_providers, settings)
 

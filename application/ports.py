@@ -28,6 +28,7 @@ class ProviderInput:
     role: str
     mime: str
     storage_key: str
+    sha256: str
     url: str | None = None
 
 

@@ -23,7 +23,7 @@ def job_for(generation: VideoGeneration) -> ProviderJob:
         seed=generation.seed,
         options=dict(generation.options),
         inputs={
-            role: ProviderInput(role, record["mime"], record["storage_key"], record.get("url"))
+            role: ProviderInput(role, record["mime"], record["storage_key"], record["sha256"], record.get("url"))
             for role, record in generation.inputs.items()
         },
     )

@@ -91,7 +91,7 @@ def a_job(
         aspect_ratio="16:9",
         seed=None,
         options={},
-        inputs={role: ProviderInput(role, mimes[role], key) for role, key in (inputs or {}).items()},
+        inputs={role: ProviderInput(role, mimes[role], key, "0" * 64) for role, key in (inputs or {}).items()},
     )
 
 

@@ -1,0 +1,1 @@
+"""The WaveSpeed adapter: the production VideoProvider over HTTP (facts in ../shared/wavespeed-api.md)."""
