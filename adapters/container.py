@@ -129,7 +129,7 @@ class Container(containers.DeclarativeContainer):
         default_provider=default_provider,
         configured_providers=configured_providers,
     )
-    submit_generation = providers.Singleton(SubmitGeneration, events, video_providers, history)
+    submit_generation = providers.Singleton(SubmitGeneration, events, video_providers, history, clock)
     track_generation = providers.Singleton(
         TrackGeneration, events, video_providers, storage, probe, assets, clock, policy
     )

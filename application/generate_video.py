@@ -33,7 +33,14 @@ class GenerateVideo:
         generation = await self.request(request)
         return await self.drive(generation, report)
 
-    async def drive(self, generation: VideoGeneration, report: Progress) -> VideoGeneration:
+    async def drive(self, generation: VideoGeneration, progress: Progress) -> VideoGeneration:
+        shown = 0.0
+
+        def report(fraction: float, message: str) -> None:
+            nonlocal shown
+            shown = max(shown, fraction)
+            progress(shown, message)
+
         if generation.is_finished:
             report(1.0, f"Generation {generation.status.value}")
             return generation

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from domain.errors import IdempotencyConflict, InputTooLarge, MissingInput, Refusal, WrongMediaType
 from domain.generation import VideoGeneration, generation_id_for
-from domain.media import MAX_INPUT_BYTES, SNIFF_BYTES, kind_of, sniff_mime
+from domain.media import MAX_INPUT_BYTES, SNIFF_BYTES, MediaKind, kind_of, sniff_mime
 from domain.plan import billing_period
 from domain.preflight import Draft, InputFacts, preflight
 from application.event_log import EventLog
@@ -31,7 +31,7 @@ from application.ports import (
 from application.requests import GenerationRequest
 from application.storage_keys import input_key
 
-MAX_ANY_INPUT_BYTES = max(MAX_INPUT_BYTES.values())
+ROLE_KINDS = {"image": MediaKind.IMAGE, "mask_image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,14 @@ class RequestGeneration:
 
         key = input_key(generation_id, role)
         try:
-            stored = await self.storage.put(key, sniffed(), max_bytes=MAX_ANY_INPUT_BYTES)
+            stored = await self.storage.put(key, sniffed(), max_bytes=MAX_INPUT_BYTES[ROLE_KINDS[role]])
         except InputUnavailable as error:
             raise MissingInput(f"input '{role}' cannot be read: {error}", field=role) from None
         except InputTooBig as error:
             raise InputTooLarge(
-                f"input '{role}' is larger than {error.limit // (1024 * 1024)} MiB", field=role
+                f"input '{role}' is larger than the {error.limit // (1024 * 1024)} MiB allowed for "
+                f"{ROLE_KINDS[role].value} inputs",
+                field=role,
             ) from None
         mime = sniff_mime(bytes(head))
         kind = kind_of(mime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from uuid import UUID
+from uuid import UUID, uuid4
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -16,7 +16,8 @@ def user_folder(user_id: str) -> str:
 
 
 def input_key(generation_id: UUID, role: str) -> str:
-    return f"inputs/{generation_id}/{_UNSAFE.sub('_', role)}"
+    """A fresh key per upload: racing requests with one idempotency key never overwrite each other's input."""
+    return f"inputs/{generation_id}/{_UNSAFE.sub('_', role)}-{uuid4().hex[:12]}"
 
 
 def video_key(user_id: str, operation: str, generation_id: UUID) -> str:

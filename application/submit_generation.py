@@ -16,22 +16,25 @@ from eventsourcing.persistence import IntegrityError
 from domain.generation import VideoGeneration
 from application.event_log import EventLog
 from application.fail_generation import fail_generation
-from application.ports import HistoryView, ProviderError, SubmitOutcomeUnknown, VideoProvider
+from application.ports import Clock, HistoryView, ProviderError, SubmitOutcomeUnknown, VideoProvider
 from application.provider_job import job_for
 
 log = logging.getLogger("videogen")
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 2
 CLOCK_SKEW = timedelta(minutes=2)
 
 
 class SubmitGeneration:
     """Moves a generation from Validated (or an unresolved SubmitAttempted) to Submitted or Failed."""
 
-    def __init__(self, events: EventLog, providers: Mapping[str, VideoProvider], history: HistoryView) -> None:
+    def __init__(
+        self, events: EventLog, providers: Mapping[str, VideoProvider], history: HistoryView, clock: Clock
+    ) -> None:
         self.events = events
         self.providers = providers
         self.history = history
+        self.clock = clock
 
     async def __call__(self, generation_id: UUID) -> VideoGeneration:
         generation = self.events.generation(generation_id)
@@ -39,6 +42,12 @@ class SubmitGeneration:
             return await self._resolve(generation)
         if generation.stage != "Validated":
             return generation
+        assert generation.deadline is not None
+        if self.clock.now() > generation.deadline:
+            return fail_generation(
+                self.events, generation.id, code="deadline_exceeded",
+                message=f"not submitted by its deadline {generation.deadline.isoformat()}", may_bill=False,
+            )
         return await self._attempt(generation)
 
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
@@ -57,7 +66,7 @@ class SubmitGeneration:
         except SubmitOutcomeUnknown as error:
             log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
             return await self._resolve(self.events.generation(generation.id))
-        return self._submitted(generation.id, task_id, adopted=False)
+        return await self._submitted(generation.id, task_id, adopted=False)
 
     async def _resolve(self, generation: VideoGeneration) -> VideoGeneration:
         provider = self.providers[generation.provider]
@@ -71,7 +80,7 @@ class SubmitGeneration:
         except ProviderError as error:
             return self._unknown(generation, f"the provider's task history cannot be read: {error.message}")
         if len(found) == 1:
-            return self._submitted(generation.id, found[0], adopted=True)
+            return await self._submitted(generation.id, found[0], adopted=True)
         if len(found) > 1:
             return self._unknown(generation, f"{len(found)} provider tasks match this submit: {', '.join(found)}")
         if generation.attempts >= MAX_ATTEMPTS:
@@ -83,16 +92,16 @@ class SubmitGeneration:
             self.events, generation.id, code="unknown_submit_outcome", message=why, may_bill=True
         )
 
-    def _submitted(self, generation_id: UUID, task_id: str, *, adopted: bool) -> VideoGeneration:
+    async def _submitted(self, generation_id: UUID, task_id: str, *, adopted: bool) -> VideoGeneration:
         def decision() -> VideoGeneration:
             generation = self.events.generation(generation_id)
-            if generation.stage != "SubmitAttempted":
-                log.warning(
-                    "task %s of generation %s arrived after it moved on to %s", task_id, generation_id, generation.stage
-                )
-                return generation
-            generation.mark_submitted(task_id=task_id, adopted=adopted)
-            self.events.save(generation)
+            if generation.stage == "SubmitAttempted":
+                generation.mark_submitted(task_id=task_id, adopted=adopted)
+                self.events.save(generation)
             return generation
 
-        return self.events.decide(decision)
+        generation = self.events.decide(decision)
+        if generation.task_id != task_id:
+            log.warning("task %s of generation %s arrived after it ended %s; stopping it", task_id, generation_id, generation.stage)
+            await self.providers[generation.provider].cancel(task_id)
+        return generation

@@ -64,23 +64,29 @@ class TrackGeneration:
             return Tracked(generation)
         assert generation.task_id is not None and generation.deadline is not None
         provider = self.providers[generation.provider]
-        if self.clock.now() > generation.deadline:
-            stopped = await provider.cancel(generation.task_id)
-            return Tracked(
-                fail_generation(
-                    self.events,
-                    generation.id,
-                    code="deadline_exceeded",
-                    message=f"no result by {generation.deadline.isoformat()}"
-                    + ("" if stopped else "; the provider's task may still run and bill"),
-                    may_bill=not stopped,
-                )
-            )
         try:
             task = await provider.poll(generation.task_id)
         except ProviderError as error:
-            return Tracked(fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True))
+            if error.code == "provider_unauthorized" or self.clock.now() > generation.deadline:
+                return Tracked(
+                    fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True)
+                )
+            log.warning("poll of %s failed (%s); the task is kept and polled again", generation.id, error.code)
+            return Tracked(generation, TaskState(TaskState.RUNNING))
         if task.state == TaskState.RUNNING:
+            if self.clock.now() > generation.deadline:
+                stopped = await provider.cancel(generation.task_id)
+                return Tracked(
+                    fail_generation(
+                        self.events,
+                        generation.id,
+                        code="deadline_exceeded",
+                        message=f"no result by {generation.deadline.isoformat()}"
+                        + ("" if stopped else "; the provider's task may still run and bill"),
+                        may_bill=not stopped,
+                    ),
+                    task,
+                )
             return Tracked(generation, task)
         if task.state != TaskState.SUCCEEDED:
             return Tracked(
@@ -97,7 +103,7 @@ class TrackGeneration:
             return Tracked(
                 fail_generation(
                     self.events, generation.id, code="provider_failure",
-                    message="the provider reported completion without any output", may_bill=False,
+                    message="the provider reported completion without any output", may_bill=True,
                 ),
                 task,
             )

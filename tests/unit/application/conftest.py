@@ -1,0 +1,150 @@
+"""Wires the real use-cases with the in-memory fakes, as adapters/container.py wires them with adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from application.advance_generation import AdvanceGeneration
+from application.cancel_generation import CancelGeneration
+from application.charge_generation import ChargeGeneration
+from application.event_log import EventLog
+from application.generate_video import GenerateVideo
+from application.manage_plans import ManagePlans
+from application.policy import Policy
+from application.queries import GenerationQueries
+from application.request_generation import RequestGeneration
+from application.requests import GenerationRequest
+from application.submit_generation import SubmitGeneration
+from application.track_generation import TrackGeneration
+from domain.generation import VideoGeneration
+from fakes import (
+    FakeAssets,
+    FakeClock,
+    FakeHistory,
+    FakeLedger,
+    FakePlans,
+    FakeProbe,
+    FakeSources,
+    FakeStorage,
+    ScriptedProvider,
+)
+
+FAST = Policy(deadline_s=600.0, max_download_bytes=10 * 1024 * 1024, first_poll_s=0.0, max_poll_s=0.0)
+
+
+@dataclass
+class World:
+    log: EventLog
+    storage: FakeStorage
+    sources: FakeSources
+    probe: FakeProbe
+    assets: FakeAssets
+    ledger: FakeLedger
+    plans: FakePlans
+    clock: FakeClock
+    history: FakeHistory
+    providers: dict[str, ScriptedProvider]
+    policy: Policy
+    request_generation: RequestGeneration
+    submit: SubmitGeneration
+    track: TrackGeneration
+    charge: ChargeGeneration
+    advance: AdvanceGeneration
+    generate: GenerateVideo
+    cancel: CancelGeneration
+    queries: GenerationQueries
+    manage_plans: ManagePlans
+
+    @property
+    def provider(self) -> ScriptedProvider:
+        return self.providers["sandbox"]
+
+    @property
+    def wavespeed(self) -> ScriptedProvider:
+        return self.providers["wavespeed"]
+
+    def request(self, **fields: Any) -> VideoGeneration:
+        """Records a request (text-to-video of 'a red fox' on the sandbox unless told otherwise)."""
+        fields.setdefault("prompt", "a red fox running through snow")
+        return run(self.request_generation(GenerationRequest(**fields)))
+
+    def quota(self, user_id: str = "local") -> Any:
+        now = self.clock.now()
+        return self.log.quota(user_id, f"{now.year:04d}-{now.month:02d}")
+
+
+def run(awaitable: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(awaitable)
+
+
+def build(
+    *,
+    configured: Collection[str] = ("sandbox",),
+    default_provider: str = "sandbox",
+    policy: Policy = FAST,
+) -> World:
+    log = EventLog(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    storage = FakeStorage()
+    sources = FakeSources()
+    probe = FakeProbe()
+    assets = FakeAssets()
+    ledger = FakeLedger()
+    plans = FakePlans()
+    clock = FakeClock()
+    history = FakeHistory(log)
+    providers = {name: ScriptedProvider(name) for name in configured}
+    request_generation = RequestGeneration(
+        log=log,
+        storage=storage,
+        sources=sources,
+        probe=probe,
+        plans=plans,
+        clock=clock,
+        policy=policy,
+        default_provider=default_provider,
+        configured_providers=tuple(configured),
+    )
+    submit = SubmitGeneration(log, providers, history, clock)
+    track = TrackGeneration(log, providers, storage, probe, assets, clock, policy)
+    charge = ChargeGeneration(log, ledger)
+    advance = AdvanceGeneration(log, submit, track, charge)
+    return World(
+        log=log,
+        storage=storage,
+        sources=sources,
+        probe=probe,
+        assets=assets,
+        ledger=ledger,
+        plans=plans,
+        clock=clock,
+        history=history,
+        providers=providers,
+        policy=policy,
+        request_generation=request_generation,
+        submit=submit,
+        track=track,
+        charge=charge,
+        advance=advance,
+        generate=GenerateVideo(request_generation, advance, policy),
+        cancel=CancelGeneration(log, providers),
+        queries=GenerationQueries(log, storage, history, plans, clock),
+        manage_plans=ManagePlans(plans),
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    """Only the sandbox provider is configured (the offline default)."""
+    return build()
+
+
+@pytest.fixture
+def paid_world() -> World:
+    """The sandbox and a (scripted) WaveSpeed provider are configured: catalogue prices apply."""
+    return build(configured=("sandbox", "wavespeed"))
