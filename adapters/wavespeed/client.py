@@ -6,6 +6,7 @@ The API key lives only in request headers: never in an exception, a log line or 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -88,6 +89,7 @@ class WaveSpeedClient:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._http = http
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.timeout_s = timeout_s
         self.retry_timeout_s = retry_timeout_s
         self.attempts = attempts
@@ -98,7 +100,10 @@ class WaveSpeedClient:
 
     @property
     def http(self) -> httpx.AsyncClient:
-        if self._http is None or self._http.is_closed:
+        # A connection pool belongs to one event loop; a host that runs several loops gets one pool each.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http.is_closed or self._loop is not loop:
+            self._loop = loop
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s, connect=10.0),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
