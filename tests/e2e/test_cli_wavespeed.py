@@ -35,6 +35,9 @@ def test_with_a_key_the_cli_generates_through_wavespeed_at_the_catalogue_price(
     assert Path(result["file_path"]).read_bytes() == standin.video
     assert len(standin.created()) == 1
     assert wavespeed_cli("usage", "--json").json()["spent"] == "0.20"
+    written = [path for path in wavespeed_cli.data.rglob("*") if path.is_file()]
+    assert any(path.name == "videogen.log" for path in written)
+    assert not any(standin.api_key.encode() in path.read_bytes() for path in written)
 
 
 def test_a_provider_failure_exits_1_with_one_line_and_no_traceback(wavespeed_cli: Cli, standin: WaveSpeedStandIn) -> None:

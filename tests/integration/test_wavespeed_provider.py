@@ -294,3 +294,28 @@ def test_downloads_come_only_from_hosts_the_provider_gave_or_settings_allow(tmp_
         provider.fetch("http://169.254.169.254/latest/meta-data")
     assert refused.value.code == "download_failed"
     provider.fetch(f"{standin.url}/outputs/x.mp4")  # the API's own host is trusted
+
+
+def test_nsfw_flags_are_kept_in_the_completion(tmp_path: Path, standin: WaveSpeedStandIn) -> None:
+    services = build(tmp_path, standin)
+    standin.finish_as("completed", nsfw=True)
+
+    view = generate(services, model="hunyuan-video-1.5")
+
+    completed = next(event for event in services.queries().replay(view.generation_id).events if event.type == "Completed")
+    assert completed.fields["has_nsfw_contents"] == [True]
+
+
+def test_the_concurrency_limit_keeps_at_most_n_tasks_running_at_once(tmp_path: Path) -> None:
+    with WaveSpeedStandIn(task_seconds=0.4) as server:
+        services = build(tmp_path, server, wavespeed_max_concurrent=1)
+
+        async def both() -> list[Any]:
+            requests = [parse_request(prompt=f"boat {n}", model="hunyuan-video-1.5") for n in range(2)]
+            return await asyncio.gather(*(services.generate_video()(request) for request in requests))
+
+        finished = asyncio.run(asyncio.wait_for(both(), 60))
+        first, second = sorted(server.created(), key=lambda task: task.created_at)
+
+    assert all(generation.stage == "Charged" for generation in finished)
+    assert (second.created_at - first.created_at).total_seconds() >= 0.35

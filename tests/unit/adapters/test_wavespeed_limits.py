@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import asyncio
+
+from adapters.wavespeed.limits import TierLimits
+
+
+def test_a_submit_waits_while_the_concurrent_task_limit_is_reached() -> None:
+    async def scenario() -> list[str]:
+        limits = TierLimits(max_concurrent=1, submits_per_minute=100)
+        order: list[str] = []
+        await limits.admit()
+        await limits.started("first")
+
+        async def second() -> None:
+            await limits.admit()
+            order.append("second admitted")
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.05)
+        order.append("first ended")
+        await limits.ended("first")
+        await asyncio.wait_for(waiting, 1)
+        return order
+
+    assert asyncio.run(scenario()) == ["first ended", "second admitted"]
+
+
+def test_submits_beyond_the_rate_wait_for_the_window_to_move_on() -> None:
+    async def scenario() -> float:
+        limits = TierLimits(max_concurrent=10, submits_per_minute=2, window_s=0.3)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for name in ("a", "b", "c"):
+            await limits.admit()
+            await limits.started(name)
+        return loop.time() - start
+
+    assert asyncio.run(scenario()) >= 0.29
+
+
+def test_a_withdrawn_submit_frees_its_slot() -> None:
+    async def scenario() -> None:
+        limits = TierLimits(max_concurrent=1, submits_per_minute=100)
+        await limits.admit()
+        await limits.withdraw()
+        await asyncio.wait_for(limits.admit(), 0.5)
+
+    asyncio.run(scenario())
