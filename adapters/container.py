@@ -21,6 +21,7 @@ from application.queries import GenerationQueries
 from application.request_generation import RequestGeneration
 from application.submit_generation import SubmitGeneration
 from application.track_generation import TrackGeneration
+from application.worker import Worker
 from adapters.clock import SystemClock
 from adapters.history.projection import SqlHistoryView
 from adapters.library.assets import SqlAssetLibrary
@@ -36,6 +37,7 @@ from adapters.usage.plans import SqlSubscriptionPlans
 from adapters.wavespeed.client import WaveSpeedClient
 from adapters.wavespeed.limits import TierLimits
 from adapters.wavespeed.provider import WaveSpeedProvider
+from adapters.work.leases import SqlLeases, new_holder
 
 
 def _url(settings: Settings) -> str:
@@ -94,6 +96,7 @@ class Container(containers.DeclarativeContainer):
     ledger = providers.Singleton(SqlUsageLedger, engine)
     plans = providers.Singleton(SqlSubscriptionPlans, engine, default=LOCAL_PLAN)
     history = providers.Singleton(SqlHistoryView, engine, events)
+    leases = providers.Singleton(SqlLeases, engine)
 
     sandbox = providers.Singleton(
         SandboxProvider,
@@ -141,3 +144,6 @@ class Container(containers.DeclarativeContainer):
     cancel_generation = providers.Singleton(CancelGeneration, events, video_providers)
     queries = providers.Singleton(GenerationQueries, events, storage, history, plans, clock)
     manage_plans = providers.Singleton(ManagePlans, plans)
+    worker = providers.Factory(
+        Worker, advance=advance_generation, history=history, leases=leases, policy=policy, holder=providers.Callable(new_holder)
+    )

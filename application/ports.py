@@ -227,3 +227,19 @@ class HistoryView(Protocol):
     def generation_ids(self, user_id: str | None, limit: int) -> list[UUID]: ...
 
     def claimed_task_ids(self, provider: str) -> set[str]: ...
+
+    def unfinished_ids(self, limit: int) -> list[UUID]:
+        """Generations not yet completed, rejected, failed or cancelled, oldest first."""
+        ...
+
+
+class Leases(Protocol):
+    """Who works on which generation for a while, so that N workers do not all poll every task.
+
+    A lease is a hint, not a lock: the event store's versions still decide every race. `acquire` takes a
+    free or expired lease (or one whose holder is known to be dead) and renews one already held.
+    """
+
+    def acquire(self, generation_id: UUID, holder: str, seconds: float) -> bool: ...
+
+    def release(self, generation_id: UUID, holder: str) -> None: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -208,6 +209,62 @@ def _generate(services: Container, args: GenerationArgs, as_json: bool) -> int:
 
 
 app.command("generate")(generation_command(_generate))
+
+
+def _submit(services: Container, args: GenerationArgs, as_json: bool) -> int:
+    """Validate at once and return; a worker (`videogen worker`) makes the video."""
+    generation = asyncio.run(services.request_generation()(args["request"]))
+    view = services.queries().view(generation)
+    if as_json:
+        emit_json(generation_json(view))
+    if view.status == "rejected":
+        err.print(f"error: {view.code}: {view.message}", markup=False, highlight=False)
+        return EXIT_REFUSED
+    if not as_json:
+        out.print(f"{view.status} {view.generation_id}", highlight=False)
+    return 0
+
+
+app.command("submit")(generation_command(_submit))
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Exit when no generation is left in flight.")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=10000, help="Generations advanced at once.")] = 64,
+) -> None:
+    """Advance every unfinished generation until stopped (SIGTERM finishes the step in hand, then exits)."""
+    services = container()
+
+    def finished(generation_id: UUID, status: str) -> None:
+        err.print(f"{status} {generation_id}", highlight=False)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signal_number, stop.set)
+        report = await services.worker(on_finished=finished).run(concurrency=concurrency, once=once, stop=stop)
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(report.finished.items())) or "nothing"
+        err.print(f"worker done: {summary}", highlight=False)
+
+    asyncio.run(run())
+
+
+@app.command("cancel")
+def cancel(
+    generation_id: Annotated[str, typer.Argument(metavar="ID")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cancel a generation that has not finished; its reservation is released."""
+    services = container()
+    with refusals(json_output):
+        generation = asyncio.run(services.cancel_generation()(parse_id(generation_id)))
+    view = services.queries().view(generation)
+    if json_output:
+        emit_json(generation_json(view))
+    else:
+        out.print(f"cancelled {view.generation_id}", highlight=False)
 
 
 @app.command("status")

@@ -18,6 +18,7 @@ from application.event_log import EventLog
 from adapters.persistence.tables import generation_history, projection_positions
 
 BATCH = 500
+FINISHED_STAGES = ("Charged", "Rejected", "Failed", "Cancelled")
 GENERATION_EVENTS = (
     VideoGeneration.Requested,
     VideoGeneration.Validated,
@@ -104,6 +105,16 @@ class SqlHistoryView:
         if user_id is not None:
             query = query.where(generation_history.c.user_id == user_id)
         query = query.order_by(generation_history.c.created_at.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def unfinished_ids(self, limit: int) -> list[UUID]:
+        query = (
+            select(generation_history.c.generation_id)
+            .where(generation_history.c.stage.not_in(FINISHED_STAGES))
+            .order_by(generation_history.c.created_at)
+            .limit(limit)
+        )
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 

@@ -100,7 +100,7 @@ generation_history = Table(
     Column("generation_id", Uuid, primary_key=True),
     Column("user_id", String(256), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("stage", String(32), nullable=False),
+    Column("stage", String(32), nullable=False, index=True),
     Column("provider", String(32), nullable=False),
     Column("task_id", String(128), index=True),
 )
@@ -110,4 +110,12 @@ projection_positions = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("notification_id", Integer, nullable=False),
+)
+
+generation_leases = Table(
+    "generation_leases",
+    metadata,
+    Column("generation_id", Uuid, primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,122 @@
+"""The worker: advances every unfinished generation, a step at a time, many at once, and can die anywhere.
+
+Each step starts from the stored events, so a worker killed at any instant is simply continued by the next
+one. Leases spread the generations over several workers; the event store's versions decide any race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from application.advance_generation import AdvanceGeneration
+from application.policy import Policy
+from application.ports import HistoryView, Leases, TaskState
+
+log = logging.getLogger("videogen.worker")
+
+LEASE_S = 30.0
+IDLE_SCAN_S = 0.5
+
+
+@dataclass
+class WorkerReport:
+    finished: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    errors: int = 0
+
+    def count(self, status: str) -> None:
+        self.finished[status] = self.finished.get(status, 0) + 1
+
+
+class Worker:
+    """Runs until stopped (or, with `once`, until no generation is left unfinished)."""
+
+    def __init__(
+        self,
+        advance: AdvanceGeneration,
+        history: HistoryView,
+        leases: Leases,
+        policy: Policy,
+        holder: str,
+        on_finished: Callable[[UUID, str], None] | None = None,
+    ) -> None:
+        self.advance = advance
+        self.history = history
+        self.leases = leases
+        self.policy = policy
+        self.holder = holder
+        self.on_finished = on_finished
+        self.report = WorkerReport()
+        self._handling: dict[UUID, asyncio.Task[None]] = {}
+        self._finished: set[UUID] = set()
+
+    async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
+        try:
+            while not stop.is_set():
+                await asyncio.to_thread(self.history.catch_up)
+                unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4)
+                self._finished &= set(unfinished)
+                unfinished = [generation_id for generation_id in unfinished if generation_id not in self._finished]
+                if once and not unfinished and not self._handling:
+                    break
+                for generation_id in unfinished:
+                    if len(self._handling) >= concurrency:
+                        break
+                    if generation_id in self._handling or generation_id in self._finished:
+                        continue
+                    if await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
+                        self._handling[generation_id] = asyncio.create_task(self._drive(generation_id, stop))
+                await self._wait(stop)
+        finally:
+            if self._handling:
+                await asyncio.gather(*self._handling.values(), return_exceptions=True)
+        return self.report
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.create_task(stop.wait())]
+        if self._handling:
+            waiters.append(asyncio.create_task(asyncio.wait(list(self._handling.values()), return_when=asyncio.FIRST_COMPLETED)))
+        done, pending = await asyncio.wait(waiters, timeout=IDLE_SCAN_S, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _drive(self, generation_id: UUID, stop: asyncio.Event) -> None:
+        delays = self.policy.poll_delays()
+        try:
+            while not stop.is_set():
+                try:
+                    step = await self.advance(generation_id)
+                except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
+                    self.report.errors += 1
+                    log.exception("step of %s failed; it is retried", generation_id)
+                    await pause(stop, next(delays))
+                    continue
+                self.report.steps += 1
+                generation = step.generation
+                if generation.is_finished:
+                    self._finished.add(generation_id)
+                    self.report.count(generation.status.value)
+                    if self.on_finished:
+                        self.on_finished(generation_id, generation.status.value)
+                    return
+                if step.task is not None and step.task.state == TaskState.RUNNING:
+                    await pause(stop, next(delays))
+                    if not await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
+                        return
+                else:
+                    delays = self.policy.poll_delays()
+        finally:
+            self._handling.pop(generation_id, None)
+            await asyncio.to_thread(self.leases.release, generation_id, self.holder)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleeps, but wakes at once when the worker is asked to stop."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
