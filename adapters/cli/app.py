@@ -235,6 +235,7 @@ def worker(
 ) -> None:
     """Advance every unfinished generation until stopped (SIGTERM finishes the step in hand, then exits)."""
     services = container()
+    services.storage().sweep_partial()
 
     def finished(generation_id: UUID, status: str) -> None:
         err.print(f"{status} {generation_id}", highlight=False)

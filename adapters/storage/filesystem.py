@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import os
 import re
+import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,9 @@ from pathlib import Path
 from application.ports import InputTooBig, StoredObject
 
 CHUNK = 1024 * 1024
+_HOST = socket.gethostname().replace(".", "_")
+_PART = re.compile(r"^\..+\.(?P<host>[^.]+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.part$")
+FOREIGN_PART_AGE_S = 24 * 3600
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
 
 
@@ -38,7 +43,7 @@ class FilesystemStorage:
     async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None) -> StoredObject:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        temp = target.with_name(f".{target.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part")
         digest = hashlib.sha256()
         size = 0
         try:
@@ -74,5 +79,31 @@ class FilesystemStorage:
                 size += len(chunk)
         return StoredObject(key=key, sha256=digest.hexdigest(), bytes=size, location=str(path))
 
+    def sweep_partial(self) -> int:
+        """Removes temp files left by writers that died (kill -9 leaves them); returns how many."""
+        removed = 0
+        for path in self.root.rglob(".*.part"):
+            match = _PART.match(path.name)
+            if match is None:
+                continue
+            if match["host"] == _HOST:
+                abandoned = not _alive(int(match["pid"]))
+            else:
+                abandoned = time.time() - path.stat().st_mtime > FOREIGN_PART_AGE_S
+            if abandoned:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def locate(self, key: str) -> str:
         return str(self.path(key))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
