@@ -74,7 +74,9 @@ class SqlHistoryView:
             except IntegrityError:
                 pass
         return connection.execute(
-            select(projection_positions.c.notification_id).where(projection_positions.c.name == self.name)
+            select(projection_positions.c.notification_id)
+            .where(projection_positions.c.name == self.name)
+            .with_for_update()
         ).scalar_one()
 
     def _apply(self, connection: Connection, event: Any) -> None:

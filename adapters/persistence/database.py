@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -13,9 +13,15 @@ SQLITE_BUSY_TIMEOUT_S = 30
 def database_url(configured: str | None, data_dir: Path) -> str:
     """The SQLAlchemy URL: postgresql:// means psycopg 3; SQLite waits for a busy lock instead of failing."""
     if not configured:
+        if "?" in str(data_dir):
+            raise ValueError(
+                f"VIDEOGEN_DATA_DIR {str(data_dir)!r} contains '?', which no SQLite URL can carry; "
+                "choose another folder or set VIDEOGEN_DATABASE_URL"
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
-        configured = f"sqlite:///{data_dir / 'videogen.db'}"
-    url = make_url(configured)
+        url = URL.create("sqlite", database=str(data_dir / "videogen.db"))
+    else:
+        url = make_url(configured)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite" and "timeout" not in url.query:

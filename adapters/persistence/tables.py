@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -48,7 +49,7 @@ content_assets = Table(
     Column("filename", String(255), nullable=False),
     Column("file_path", Text, nullable=False),
     Column("file_url", Text),
-    Column("file_size", Integer, nullable=False),
+    Column("file_size", BigInteger, nullable=False),
     Column("mime_type", String(64), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("title", String(255)),
