@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from domain.generation import VideoGeneration
 from application.charge_generation import ChargeGeneration
 from application.event_log import EventLog
 from application.ports import Progress
@@ -25,7 +26,12 @@ class AdvanceGeneration:
         self.track = track
         self.charge = charge
 
-    async def __call__(self, generation_id: UUID, progress: Progress | None = None) -> Tracked:
+    async def __call__(
+        self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
+    ) -> Tracked:
+        """`known`: the generation as last seen; only a submitted one is polled from it without a read."""
+        if known is not None and known.stage == "Submitted":
+            return await self.track(generation_id, progress, known)
         generation = self.events.generation(generation_id)
         if generation.stage in ("Validated", "SubmitAttempted"):
             return Tracked(await self.submit(generation_id))

@@ -48,7 +48,7 @@ class GenerateVideo:
         delays = self.policy.poll_delays()
         polling = False
         while not generation.is_finished:
-            step = await self.advance(generation.id, report)
+            step = await self.advance(generation.id, report, generation)
             generation = step.generation
             if generation.stage == "Submitted" and step.task is not None and step.task.state == TaskState.RUNNING:
                 if not polling:

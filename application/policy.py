@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class Policy:
     deadline_s: float = 1800.0
     max_download_bytes: int = 2 * 1024**3
-    first_poll_s: float = 0.2
+    first_poll_s: float = 0.5
     max_poll_s: float = 5.0
     poll_growth: float = 1.5
 

@@ -58,8 +58,11 @@ class TrackGeneration:
         self.clock = clock
         self.policy = policy
 
-    async def __call__(self, generation_id: UUID, progress: Progress | None = None) -> Tracked:
-        generation = self.events.generation(generation_id)
+    async def __call__(
+        self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
+    ) -> Tracked:
+        """`known` may be a copy already in hand: polling writes nothing, and every write re-reads."""
+        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
         if generation.stage != "Submitted":
             return Tracked(generation)
         assert generation.task_id is not None and generation.deadline is not None

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from domain.generation import VideoGeneration
 from application.advance_generation import AdvanceGeneration
 from application.policy import Policy
 from application.ports import HistoryView, Leases, TaskState
@@ -86,17 +88,19 @@ class Worker:
 
     async def _drive(self, generation_id: UUID, stop: asyncio.Event) -> None:
         delays = self.policy.poll_delays()
+        known: VideoGeneration | None = None
+        renewed = time.monotonic()
         try:
             while not stop.is_set():
                 try:
-                    step = await self.advance(generation_id)
+                    step = await self.advance(generation_id, known=known)
                 except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
                     self.report.errors += 1
                     log.exception("step of %s failed; it is retried", generation_id)
                     await pause(stop, next(delays))
                     continue
                 self.report.steps += 1
-                generation = step.generation
+                generation = known = step.generation
                 if generation.is_finished:
                     self._finished.add(generation_id)
                     self.report.count(generation.status.value)
@@ -105,8 +109,10 @@ class Worker:
                     return
                 if step.task is not None and step.task.state == TaskState.RUNNING:
                     await pause(stop, next(delays))
-                    if not await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
-                        return
+                    if time.monotonic() - renewed > LEASE_S / 3:
+                        if not await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
+                            return
+                        renewed = time.monotonic()
                 else:
                     delays = self.policy.poll_delays()
         finally:

@@ -19,6 +19,7 @@ import stamina
 from application.ports import ProviderError, SubmitOutcomeUnknown
 
 CHUNK = 1024 * 1024
+MAX_IN_FLIGHT_REQUESTS = 64
 
 
 class Transient(Exception):
@@ -90,6 +91,7 @@ class WaveSpeedClient:
         self._api_key = api_key
         self._http = http
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: asyncio.Semaphore | None = None
         self.timeout_s = timeout_s
         self.retry_timeout_s = retry_timeout_s
         self.attempts = attempts
@@ -104,11 +106,20 @@ class WaveSpeedClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._http.is_closed or self._loop is not loop:
             self._loop = loop
+            self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_REQUESTS)
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s, connect=10.0),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
             )
         return self._http
+
+    @property
+    def gate(self) -> asyncio.Semaphore:
+        # httpx's pool scans every waiting request on each assignment: past a few dozen waiting it costs
+        # more than the requests, so requests queue here instead.
+        self.http
+        assert self._in_flight is not None
+        return self._in_flight
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -148,9 +159,10 @@ class WaveSpeedClient:
             async for attempt in self._retrying():
                 with attempt:
                     try:
-                        response = await self.http.request(
-                            method, f"{self.base_url}{path}", headers=self._auth, **kwargs
-                        )
+                        async with self.gate:
+                            response = await self.http.request(
+                                method, f"{self.base_url}{path}", headers=self._auth, **kwargs
+                            )
                     except httpx.TransportError as error:
                         raise Transient(type(error).__name__) from None
                     return self._envelope(response)
@@ -171,9 +183,10 @@ class WaveSpeedClient:
 
     async def _submit_once(self, model_id: str, body: dict[str, Any], params: dict[str, str] | None) -> dict[str, Any]:
         try:
-            response = await self.http.post(
-                f"{self.base_url}/api/v3/{model_id}", json=body, params=params, headers=self._auth
-            )
+            async with self.gate:
+                response = await self.http.post(
+                    f"{self.base_url}/api/v3/{model_id}", json=body, params=params, headers=self._auth
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise Transient(f"{type(error).__name__} before the request was sent") from None
         except httpx.TransportError as error:
@@ -255,7 +268,7 @@ class WaveSpeedClient:
                 with attempt:
                     headers = {"Range": f"bytes={received}-"} if received else {}
                     try:
-                        async with self.http.stream("GET", url, headers=headers) as response:
+                        async with self.gate, self.http.stream("GET", url, headers=headers) as response:
                             if response.status_code == 429 or response.status_code >= 500:
                                 raise Transient(f"HTTP {response.status_code}", retry_after(response))
                             if received and response.status_code != 206:
