@@ -26,6 +26,9 @@ class AdvanceGeneration:
         self.track = track
         self.charge = charge
 
+    def current(self, generation_id: UUID) -> VideoGeneration:
+        return self.events.generation(generation_id)
+
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:

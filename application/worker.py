@@ -88,9 +88,13 @@ class Worker:
 
     async def _drive(self, generation_id: UUID, stop: asyncio.Event) -> None:
         delays = self.policy.poll_delays()
-        known: VideoGeneration | None = None
         renewed = time.monotonic()
         try:
+            # Read after the lease is ours: a generation another worker finished meanwhile is left alone.
+            known: VideoGeneration | None = await asyncio.to_thread(self.advance.current, generation_id)
+            if known.is_finished:
+                self._finished.add(generation_id)
+                return
             while not stop.is_set():
                 try:
                     step = await self.advance(generation_id, known=known)

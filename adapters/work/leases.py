@@ -47,9 +47,10 @@ class SqlLeases:
             index_elements=[table.c.generation_id],
             set_={"holder": holder, "expires_at": expires},
             where=or_(table.c.holder == holder, table.c.expires_at < now),
-        )
+        ).returning(table.c.holder)
         with self.engine.begin() as connection:
-            if connection.execute(statement).rowcount == 1:
+            # RETURNING, not rowcount: psycopg 3 reports -1 for an upsert.
+            if connection.execute(statement).scalar_one_or_none() is not None:
                 return True
             current = connection.execute(select(table.c.holder).where(table.c.generation_id == generation_id)).scalar()
             if current is None or not _holder_is_dead(current):
@@ -58,8 +59,9 @@ class SqlLeases:
                 update(table)
                 .where(and_(table.c.generation_id == generation_id, table.c.holder == current))
                 .values(holder=holder, expires_at=expires)
+                .returning(table.c.holder)
             )
-            return taken.rowcount == 1
+            return taken.scalar_one_or_none() is not None
 
     def release(self, generation_id: UUID, holder: str) -> None:
         with self.engine.begin() as connection:

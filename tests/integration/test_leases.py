@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+from pathlib import Path
+
+from adapters.persistence.database import database_url as normalised, read_engine
+from adapters.persistence.tables import metadata
+from adapters.work.leases import SqlLeases, new_holder
+
+
+def leases_on(url: str) -> SqlLeases:
+    engine = read_engine(normalised(url, Path("/nonexistent")))
+    metadata.create_all(engine)
+    return SqlLeases(engine)
+
+
+def test_a_lease_is_held_by_one_worker_at_a_time_and_renewed_by_its_holder(database_url: str) -> None:
+    leases = leases_on(database_url)
+    generation_id = uuid.uuid4()
+    first, second = new_holder(), new_holder()
+
+    assert leases.acquire(generation_id, first, 30)
+    assert not leases.acquire(generation_id, second, 30)
+    assert leases.acquire(generation_id, first, 30)
+
+
+def test_an_expired_lease_is_taken_over(database_url: str) -> None:
+    leases = leases_on(database_url)
+    generation_id = uuid.uuid4()
+    remote = f"another-host-{uuid.uuid4().hex[:6]}:123:abcd"
+
+    assert leases.acquire(generation_id, remote, 0.2)
+    assert not leases.acquire(generation_id, new_holder(), 30)
+    time.sleep(0.3)
+    assert leases.acquire(generation_id, new_holder(), 30)
+
+
+def test_the_lease_of_a_dead_worker_on_this_host_is_taken_over_at_once(database_url: str) -> None:
+    leases = leases_on(database_url)
+    generation_id = uuid.uuid4()
+    dead = f"{socket.gethostname()}:999999:dead"
+
+    assert leases.acquire(generation_id, dead, 300)
+    assert leases.acquire(generation_id, new_holder(), 30)
+
+
+def test_a_released_lease_is_free_and_only_its_holder_can_release_it(database_url: str) -> None:
+    leases = leases_on(database_url)
+    generation_id = uuid.uuid4()
+    holder, other = new_holder(), new_holder()
+    leases.acquire(generation_id, holder, 30)
+
+    leases.release(generation_id, other)
+    assert not leases.acquire(generation_id, other, 30)
+    leases.release(generation_id, holder)
+    assert leases.acquire(generation_id, other, 30)
