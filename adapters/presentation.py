@@ -10,6 +10,7 @@ from uuid import UUID
 from domain.catalogue import VideoModel
 from domain.errors import Refusal
 from domain.plan import Plan
+from application.verify_audit import AuditReport
 from application.views import EventView, GenerationView, Replay, UsageView
 
 
@@ -90,6 +91,21 @@ def replay_json(replay: Replay) -> dict[str, Any]:
         "generation_id": str(replay.generation_id),
         "events": [event_json(event) for event in replay.events],
         "state": generation_json(replay.state),
+    }
+
+
+def audit_json(report: AuditReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "discrepancies": [
+            {"kind": found.kind, "generation_id": str(found.generation_id), "detail": found.detail}
+            for found in report.discrepancies
+        ],
+        "provider_may_bill": [
+            {"generation_id": str(ended.generation_id), "code": ended.code, "detail": ended.detail}
+            for ended in report.provider_may_bill
+        ],
+        "checked": {"generations": report.generations, "charges": report.charges, "videos": report.videos},
     }
 
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         return self.data_dir.expanduser().resolve()
 
     @property
+    def encrypted_at_rest(self) -> bool:
+        """Events are stored AES-encrypted, so no read table may keep a prompt in the clear."""
+        return bool(self.cipher_key and self.cipher_key.get_secret_value())
+
+    @property
     def provider_name(self) -> str:
         if self.provider is not None:
             return self.provider

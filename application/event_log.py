@@ -7,19 +7,22 @@ from the environment the composition root passes in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from domain.errors import NotFound
-from domain.generation import VideoGeneration
+from domain.generation import GENERATION_EVENTS, VideoGeneration
 from domain.quota import MonthlyQuota, quota_id
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 20
+READ_BATCH = 500
+GENERATION_TOPICS = tuple(get_topic(cls) for cls in GENERATION_EVENTS)
 
 
 class EventLog(Application[UUID]):
@@ -41,6 +44,19 @@ class EventLog(Application[UUID]):
         except NotFound:
             return False
         return True
+
+    def generation_events(self) -> Iterator[Any]:
+        """Every event of every generation in the order of the log, read a batch at a time (never all at once)."""
+        position = 0
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=position, limit=READ_BATCH, topics=GENERATION_TOPICS, inclusive_of_start=False
+            )
+            for notification in notifications:
+                yield self.mapper.to_domain_event(notification)
+            if len(notifications) < READ_BATCH:
+                return
+            position = notifications[-1].id
 
     def quota(self, user_id: str, period: str) -> MonthlyQuota:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -187,6 +187,23 @@ class AssetLibrary(Protocol):
 
 
 @dataclass(frozen=True)
+class AssetRecord:
+    """An asset as the library holds it: what an audit compares with the generation's `Completed`."""
+
+    asset_id: UUID
+    generation_id: UUID
+    user_id: str
+    sha256: str
+    bytes: int
+
+
+class AssetRecords(Protocol):
+    """Reads the content library back whole, for an audit: every asset, streamed."""
+
+    def asset_records(self) -> Iterator[AssetRecord]: ...
+
+
+@dataclass(frozen=True)
 class Charge:
     generation_id: UUID
     user_id: str
@@ -203,6 +220,20 @@ class UsageLedger(Protocol):
     def record(self, charge: Charge) -> UUID: ...
 
     def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None: ...
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    entry_id: UUID
+    generation_id: UUID
+    user_id: str
+    amount: Decimal
+
+
+class LedgerEntries(Protocol):
+    """Reads the money book back whole, for an audit: every entry, streamed."""
+
+    def ledger_entries(self) -> Iterator[LedgerEntry]: ...
 
 
 class SubscriptionPlans(Protocol):
@@ -243,3 +274,19 @@ class Leases(Protocol):
     def acquire(self, generation_id: UUID, holder: str, seconds: float) -> bool: ...
 
     def release(self, generation_id: UUID, holder: str) -> None: ...
+
+
+class RebuildableProjection(Protocol):
+    """A read model projected from the event log with a tracked position, so it can be dropped and rebuilt.
+
+    `clear` empties its rows and forgets its position in one step; `catch_up` applies the events after
+    the position, each exactly once; `position` is the last notification of the log applied.
+    """
+
+    name: str
+
+    def clear(self) -> None: ...
+
+    def catch_up(self) -> None: ...
+
+    def position(self) -> int: ...

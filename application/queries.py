@@ -6,6 +6,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 from uuid import UUID
 
+from domain.errors import NotFound
 from domain.generation import VideoGeneration
 from domain.plan import billing_period
 from application.event_log import EventLog
@@ -39,6 +40,13 @@ class GenerationQueries:
     def generation(self, generation_id: UUID, version: int | None = None) -> GenerationView:
         return self.view(self.events.generation(generation_id, version))
 
+    def generation_for(self, user_id: str, generation_id: UUID) -> GenerationView:
+        """One of the user's own generations; another user's is NotFound, exactly as one that does not exist."""
+        generation = self.events.generation(generation_id)
+        if generation.user_id != user_id:
+            raise NotFound(f"no generation {generation_id}", field="generation_id")
+        return self.view(generation)
+
     def history(self, user_id: str | None, limit: int = 100) -> list[GenerationView]:
         """Newest first; every user's when user_id is None (an operator's view)."""
         self.history_view.catch_up()
@@ -46,16 +54,7 @@ class GenerationQueries:
 
     def replay(self, generation_id: UUID, at_version: int | None = None) -> Replay:
         state = self.generation(generation_id, at_version)
-        events = [
-            EventView(
-                generation_id=generation_id,
-                version=event.originator_version,
-                type=type(event).__name__,
-                timestamp=event.timestamp,
-                fields=event_fields(event),
-            )
-            for event in self.events.events.get(generation_id, lte=at_version)
-        ]
+        events = [event_view(event) for event in self.events.events.get(generation_id, lte=at_version)]
         return Replay(generation_id, events, state)
 
     def usage(self, user_id: str) -> UsageView:
@@ -76,8 +75,17 @@ class GenerationQueries:
         )
 
 
+def event_view(event: Any) -> EventView:
+    """A generation's event as CONTRACT.md shows it: its place in the generation, type and own fields."""
+    return EventView(
+        generation_id=event.originator_id,
+        version=event.originator_version,
+        type=type(event).__name__,
+        timestamp=event.timestamp,
+        fields=event_fields(event),
+    )
+
+
 def event_fields(event: Any) -> dict[str, Any]:
     fields = {name: value for name, value in vars(event).items() if name not in _ENVELOPE}
     return {name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value for name, value in fields.items()}
-
-

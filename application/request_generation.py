@@ -83,7 +83,8 @@ class RequestGeneration:
 
     def _same_request(self, generation_id: UUID, fingerprint: str) -> VideoGeneration:
         existing = self.log.generation(generation_id)
-        if existing.fingerprint != fingerprint:
+        # A generation recorded before fingerprints existed (None) is trusted on its key alone.
+        if existing.fingerprint is not None and existing.fingerprint != fingerprint:
             raise IdempotencyConflict(
                 "this idempotency key was used for a different request "
                 f"(generation {existing.id}); use a new key for new parameters",

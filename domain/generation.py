@@ -11,7 +11,9 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyFinished
+from domain.catalogue import find_model
+from domain.errors import AlreadyFinished, UnknownModel
+from domain.frame import FrameSize
 
 IDEMPOTENCY_NAMESPACE = UUID("0b5e7d38-95a4-4d8e-8a65-7f5c8e3f2d61")
 
@@ -62,7 +64,13 @@ class TransitionNotAllowed(Exception):
 
 
 class VideoGeneration(Aggregate):
+    # class_version 2: the schema of today. Release 1 stored Requested without source_module,
+    # aspect_ratio and fingerprint, Validated without provider and aspect_ratio, and Completed
+    # without timings and has_nsfw_contents; the upcasters below read those rows as v2.
+
     class Requested(Aggregate.Created):
+        class_version = 2
+
         user_id: str
         source_module: str
         operation: str
@@ -77,10 +85,20 @@ class VideoGeneration(Aggregate):
         options: dict[str, Any]
         inputs: dict[str, dict[str, Any]]
         idempotency_key: str | None
-        fingerprint: str
+        fingerprint: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Unknown facts stay unknown: no caller was recorded, no shape was asked for, and with no
+            # fingerprint a reused idempotency key is trusted as release 1 trusted it.
+            state["source_module"] = "unknown"
+            state["aspect_ratio"] = None
+            state["fingerprint"] = None
 
     class Validated(Aggregate.Event):
-        provider: str
+        class_version = 2
+
+        provider: str | None
         model: str
         aspect_ratio: str
         duration: float
@@ -90,6 +108,15 @@ class VideoGeneration(Aggregate):
         quote: Decimal
         period: str
         deadline: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # The provider is the one that serves the validated model; None keeps the requested one.
+            try:
+                state["provider"] = find_model(state["model"]).provider
+            except UnknownModel:
+                state["provider"] = None
+            state["aspect_ratio"] = FrameSize(state["width"], state["height"]).orientation
 
     class Rejected(Aggregate.Event):
         code: str
@@ -109,6 +136,8 @@ class VideoGeneration(Aggregate):
         adopted: bool
 
     class Completed(Aggregate.Event):
+        class_version = 2
+
         storage_key: str
         sha256: str
         bytes: int
@@ -120,6 +149,12 @@ class VideoGeneration(Aggregate):
         outputs: list[str]
         timings: dict[str, Any]
         has_nsfw_contents: list[bool]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Release 1 kept neither: no timings, and no moderation flags were reported.
+            state["timings"] = {}
+            state["has_nsfw_contents"] = []
 
     class Charged(Aggregate.Event):
         amount: Decimal
@@ -158,7 +193,7 @@ class VideoGeneration(Aggregate):
         options: dict[str, Any],
         inputs: dict[str, dict[str, Any]],
         idempotency_key: str | None,
-        fingerprint: str,
+        fingerprint: str | None,
     ) -> None:
         self.stage = "Requested"
         self.user_id = user_id
@@ -232,11 +267,11 @@ class VideoGeneration(Aggregate):
 
     @event(Validated)
     def _validated(
-        self, provider: str, model: str, aspect_ratio: str, duration: float, resolution: str, width: int, height: int, quote: Decimal,
+        self, provider: str | None, model: str, aspect_ratio: str, duration: float, resolution: str, width: int, height: int, quote: Decimal,
         period: str, deadline: datetime,
     ) -> None:
         self.stage = "Validated"
-        self.provider = provider
+        self.provider = provider or self.provider
         self.model = model
         self.aspect_ratio = aspect_ratio
         self.duration = duration
@@ -339,6 +374,20 @@ class VideoGeneration(Aggregate):
             "provider_may_bill": provider_may_bill,
         }
         self.stage = "Cancelled"
+
+
+GENERATION_EVENTS = (
+    VideoGeneration.Requested,
+    VideoGeneration.Validated,
+    VideoGeneration.Rejected,
+    VideoGeneration.SubmitAttempted,
+    VideoGeneration.Submitted,
+    VideoGeneration.Completed,
+    VideoGeneration.Charged,
+    VideoGeneration.Failed,
+    VideoGeneration.Cancelled,
+)
+"""Every event a generation records, in life order."""
 
 
 def generation_id_for(user_id: str, idempotency_key: str | None) -> UUID:

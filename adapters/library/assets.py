@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import PurePath
 from uuid import UUID, uuid5
@@ -9,20 +10,26 @@ from uuid import UUID, uuid5
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from application.ports import Asset
+from application.ports import Asset, AssetRecord
 from adapters.persistence.tables import content_assets
 
 ASSET_NAMESPACE = UUID("3f7c2a61-0c8e-4f0b-b8d6-5a1e9e2c7d44")
+STREAM_ROWS = 500
 
 
 class SqlAssetLibrary:
-    """One asset per generation: its id is derived from the generation's, so a retry finds the same row."""
+    """One asset per generation: its id is derived from the generation's, so a retry finds the same row.
 
-    def __init__(self, engine: Engine) -> None:
+    Without `keep_prompts` (events encrypted at rest) no row holds the prompt, not even as a title.
+    """
+
+    def __init__(self, engine: Engine, keep_prompts: bool = True) -> None:
         self.engine = engine
+        self.keep_prompts = keep_prompts
 
     def register(self, asset: Asset) -> UUID:
         asset_id = uuid5(ASSET_NAMESPACE, str(asset.generation_id))
+        prompt = asset.prompt if self.keep_prompts else None
         now = datetime.now(timezone.utc)
         row = {
             "id": asset_id,
@@ -36,9 +43,9 @@ class SqlAssetLibrary:
             "file_size": asset.bytes,
             "mime_type": asset.mime,
             "sha256": asset.sha256,
-            "title": (asset.prompt or asset.operation)[:80],
+            "title": (prompt or asset.operation)[:80],
             "description": f"{asset.operation} by {asset.model}",
-            "prompt": asset.prompt,
+            "prompt": prompt,
             "tags": [asset.operation, asset.provider],
             "asset_metadata": asset.metadata,
             "provider": asset.provider,
@@ -66,3 +73,12 @@ class SqlAssetLibrary:
             return connection.execute(
                 select(content_assets.c.id).where(content_assets.c.generation_id == generation_id)
             ).scalar_one_or_none()
+
+    def asset_records(self) -> Iterator[AssetRecord]:
+        query = select(
+            content_assets.c.id, content_assets.c.generation_id, content_assets.c.user_id,
+            content_assets.c.sha256, content_assets.c.file_size,
+        ).order_by(content_assets.c.created_at)
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=STREAM_ROWS).execute(query):
+                yield AssetRecord(*row)

@@ -1,4 +1,5 @@
-"""The read tables beside the event store: asset library, usage ledger, plans, generation history."""
+"""The read tables beside the event store: asset library, usage ledger, plans, and the projections of the log
+(generation history, usage report, asset index) with their positions."""
 
 from __future__ import annotations
 
@@ -104,6 +105,38 @@ generation_history = Table(
     Column("stage", String(32), nullable=False, index=True),
     Column("provider", String(32), nullable=False),
     Column("task_id", String(128), index=True),
+)
+
+usage_report = Table(
+    "usage_report",
+    metadata,
+    Column("quota_id", Uuid, primary_key=True),
+    Column("user_id", String(256), nullable=False, index=True),
+    Column("period", String(7), nullable=False, index=True),
+    Column("calls", Integer, nullable=False),
+    Column("spent", Money, nullable=False),
+    Column("reserved", Money, nullable=False),
+)
+
+usage_report_items = Table(
+    "usage_report_items",
+    metadata,
+    Column("quota_id", Uuid, primary_key=True),
+    Column("generation_id", String(64), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("settled", Boolean, nullable=False),
+)
+
+asset_index = Table(
+    "asset_index",
+    metadata,
+    Column("generation_id", Uuid, primary_key=True),
+    Column("asset_id", Uuid, nullable=False, unique=True),
+    Column("user_id", String(256), nullable=False, index=True),
+    Column("storage_key", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 projection_positions = Table(

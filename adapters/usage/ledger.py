@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import UUID, uuid5
@@ -9,10 +10,11 @@ from uuid import UUID, uuid5
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from application.ports import Charge
+from application.ports import Charge, LedgerEntry
 from adapters.persistence.tables import usage_ledger
 
 LEDGER_NAMESPACE = UUID("9a4d0c3e-7b1f-4e62-8f2a-1d5c6b7e8f90")
+STREAM_ROWS = 500
 
 
 class SqlUsageLedger:
@@ -51,3 +53,11 @@ class SqlUsageLedger:
                 )
             ).one_or_none()
         return None if row is None else (row.entry_id, row.amount)
+
+    def ledger_entries(self) -> Iterator[LedgerEntry]:
+        query = select(
+            usage_ledger.c.entry_id, usage_ledger.c.generation_id, usage_ledger.c.user_id, usage_ledger.c.amount
+        ).order_by(usage_ledger.c.created_at)
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=STREAM_ROWS).execute(query):
+                yield LedgerEntry(*row)

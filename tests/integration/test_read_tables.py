@@ -3,10 +3,9 @@ and the generation history projected from the event log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,7 +15,7 @@ import time
 import pytest
 from sqlalchemy import Engine, delete, func, inspect, select, update
 
-import adapters.history.projection as projection_module
+import adapters.persistence.tracked_projection as projection_module
 from adapters.history.projection import SqlHistoryView
 from adapters.library.assets import SqlAssetLibrary
 from adapters.persistence import database as db
@@ -37,26 +36,6 @@ from domain.generation import VideoGeneration
 from domain.plan import LOCAL_PLAN, Plan
 
 PERIOD = "2031-07"
-
-
-@pytest.fixture
-def url(database_url: str, tmp_path: Path) -> str:
-    return db.database_url(database_url, tmp_path)
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    engine = db.read_engine(url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def event_log(url: str) -> Iterator[EventLog]:
-    log = EventLog(env=db.event_store_env(url, cipher_key=None, compress=False))
-    yield log
-    log.close()
 
 
 def count(engine: Engine, table: Any) -> int:

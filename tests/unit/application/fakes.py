@@ -8,7 +8,7 @@ programmable where a test needs the outside world to misbehave.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,9 +18,11 @@ from uuid import UUID, uuid4
 from application.event_log import EventLog
 from application.ports import (
     Asset,
+    AssetRecord,
     Charge,
     InputTooBig,
     InputUnavailable,
+    LedgerEntry,
     MediaFacts,
     ProviderError,
     ProviderJob,
@@ -146,6 +148,10 @@ class FakeAssets:
         found = self.assets.get(generation_id)
         return found[0] if found else None
 
+    def asset_records(self) -> Iterator[AssetRecord]:
+        for generation_id, (asset_id, asset) in self.assets.items():
+            yield AssetRecord(asset_id, generation_id, asset.user_id, asset.sha256, asset.bytes)
+
 
 class FakeLedger:
     def __init__(self) -> None:
@@ -161,6 +167,10 @@ class FakeLedger:
     def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None:
         found = self.entries.get(generation_id)
         return (found[0], found[1].amount) if found else None
+
+    def ledger_entries(self) -> Iterator[LedgerEntry]:
+        for generation_id, (entry_id, charge) in self.entries.items():
+            yield LedgerEntry(entry_id, generation_id, charge.user_id, charge.amount)
 
 
 class FakePlans:
