@@ -11,16 +11,23 @@ from sqlalchemy import Engine
 
 from domain.plan import LOCAL_PLAN
 from application.advance_generation import AdvanceGeneration
+from application.callers.image_studio import ImageStudio
+from application.callers.podcast_maker import PodcastMaker
+from application.callers.story_writer import StoryWriter
+from application.callers.video_studio import VideoStudio
 from application.cancel_generation import CancelGeneration
 from application.charge_generation import ChargeGeneration
 from application.event_log import EventLog
+from application.export_audit import ExportAudit
 from application.generate_video import GenerateVideo
 from application.manage_plans import ManagePlans
 from application.policy import Policy
 from application.queries import GenerationQueries
+from application.rebuild_projections import RebuildProjections
 from application.request_generation import RequestGeneration
 from application.submit_generation import SubmitGeneration
 from application.track_generation import TrackGeneration
+from application.verify_audit import VerifyAudit
 from application.worker import Worker
 from adapters.clock import SystemClock
 from adapters.history.projection import SqlHistoryView
@@ -29,6 +36,8 @@ from adapters.media.probe import PyAvMediaProbe
 from adapters.media.sources import MediaSources
 from adapters.persistence.database import database_url, event_store_env, read_engine
 from adapters.persistence.tables import metadata
+from adapters.reports.assets import SqlAssetIndex
+from adapters.reports.usage import SqlUsageReport
 from adapters.sandbox.provider import SandboxProvider
 from adapters.settings import Settings
 from adapters.storage.filesystem import FilesystemStorage
@@ -92,10 +101,14 @@ class Container(containers.DeclarativeContainer):
     storage = providers.Singleton(FilesystemStorage, root=providers.Callable(_data_path, settings))
     sources = providers.Singleton(MediaSources)
     probe = providers.Singleton(PyAvMediaProbe, locate=storage.provided.locate)
-    assets = providers.Singleton(SqlAssetLibrary, engine)
+    assets = providers.Singleton(
+        SqlAssetLibrary, engine, keep_prompts=providers.Callable(lambda settings: not settings.encrypted_at_rest, settings)
+    )
     ledger = providers.Singleton(SqlUsageLedger, engine)
     plans = providers.Singleton(SqlSubscriptionPlans, engine, default=LOCAL_PLAN)
     history = providers.Singleton(SqlHistoryView, engine, events)
+    usage_report = providers.Singleton(SqlUsageReport, engine, events)
+    asset_index = providers.Singleton(SqlAssetIndex, engine, events)
     leases = providers.Singleton(SqlLeases, engine)
 
     sandbox = providers.Singleton(
@@ -141,9 +154,16 @@ class Container(containers.DeclarativeContainer):
         AdvanceGeneration, events, submit_generation, track_generation, charge_generation
     )
     generate_video = providers.Singleton(GenerateVideo, request_generation, advance_generation, policy)
+    video_studio = providers.Singleton(VideoStudio, generate_video)
+    image_studio = providers.Singleton(ImageStudio, generate_video)
+    story_writer = providers.Singleton(StoryWriter, generate_video)
+    podcast_maker = providers.Singleton(PodcastMaker, generate_video)
     cancel_generation = providers.Singleton(CancelGeneration, events, video_providers)
     queries = providers.Singleton(GenerationQueries, events, storage, history, plans, clock)
     manage_plans = providers.Singleton(ManagePlans, plans)
+    rebuild_projections = providers.Singleton(RebuildProjections, providers.List(history, usage_report, asset_index))
+    export_audit = providers.Singleton(ExportAudit, events)
+    verify_audit = providers.Singleton(VerifyAudit, events, ledger, assets, storage)
     worker = providers.Factory(
         Worker, advance=advance_generation, history=history, leases=leases, policy=policy, holder=providers.Callable(new_holder)
     )

@@ -12,6 +12,8 @@ from domain.errors import InvalidValue
 from domain.operation import Operation
 
 INPUT_ROLES = ("image", "audio", "video", "mask_image")
+MediaSource = str | bytes
+"""An input as a caller names it: a local path, an http(s) URL, or the bytes themselves."""
 DEFAULT_USER = "local"
 
 

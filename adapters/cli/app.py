@@ -27,6 +27,8 @@ from domain.operation import Operation
 from application.ports import Progress as ProgressCallback
 from application.requests import DEFAULT_USER, parse_request
 from application.views import GenerationView
+from adapters.cli.audit import audit_app, keygen, projections_app
+from adapters.cli.serve import serve
 from adapters.container import Container
 from adapters.presentation import (
     generation_json,
@@ -51,6 +53,10 @@ app = typer.Typer(
 )
 plan_app = typer.Typer(help="Set and show users' monthly plans.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+app.add_typer(audit_app, name="audit")
+app.add_typer(projections_app, name="projections")
+app.command("keygen")(keygen)
+app.command("serve")(serve)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,22 @@
+"""Who is calling: a pluggable resolver; by default the `X-User-Id` header set by the host's own auth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+
+USER_HEADER = "X-User-Id"
+MAX_USER_ID = 256
+
+Identity = Callable[[Request], Awaitable[str | None] | str | None]
+"""Returns the caller's user id, or None for an unauthenticated caller (answered 401). Plain or async.
+
+A host with its own auth passes one that reads its session or token; the default trusts the header,
+which is right only behind a host (or gateway) that sets it and strips it from outside requests.
+"""
+
+
+def user_id_header(request: Request) -> str | None:
+    """The default resolver: the `X-User-Id` header, when present and not blank."""
+    return request.headers.get(USER_HEADER, "").strip() or None
