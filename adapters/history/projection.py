@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.generation import GENERATION_EVENTS, VideoGeneration
 from adapters.persistence.tables import generation_history
@@ -19,28 +19,42 @@ class SqlHistoryView(TrackedProjection):
     event_types = GENERATION_EVENTS
     tables = (generation_history,)
 
-    def _apply(self, connection: Connection, event: Any) -> None:
-        if isinstance(event, VideoGeneration.Requested):
-            connection.execute(
-                insert(generation_history).values(
-                    generation_id=event.originator_id,
-                    user_id=event.user_id,
-                    created_at=event.timestamp,
-                    stage="Requested",
-                    provider=event.provider,
-                )
+    def _apply_batch(self, connection: Connection, events: list[Any]) -> None:
+        # Each generation's last state in the batch is written once: one insert and a few updates per batch.
+        new_rows: dict[UUID, dict[str, Any]] = {}
+        changes: dict[UUID, dict[str, Any]] = {}
+        for event in events:
+            generation_id = event.originator_id
+            if isinstance(event, VideoGeneration.Requested):
+                new_rows[generation_id] = {
+                    "generation_id": generation_id,
+                    "user_id": event.user_id,
+                    "created_at": event.timestamp,
+                    "stage": "Requested",
+                    "provider": event.provider,
+                    "task_id": None,
+                }
+                continue
+            change: dict[str, Any] = {"stage": type(event).__name__}
+            if isinstance(event, VideoGeneration.Validated) and event.provider is not None:
+                change["provider"] = event.provider
+            if isinstance(event, VideoGeneration.Submitted):
+                change["task_id"] = event.task_id
+            (new_rows.get(generation_id) or changes.setdefault(generation_id, {})).update(change)
+        if new_rows:
+            connection.execute(insert(generation_history), list(new_rows.values()))
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for generation_id, change in changes.items():
+            by_columns.setdefault(tuple(sorted(change)), []).append(
+                {"key": generation_id, **{f"new_{column}": value for column, value in change.items()}}
             )
-            return
-        changes: dict[str, Any] = {"stage": type(event).__name__}
-        if isinstance(event, VideoGeneration.Validated) and event.provider is not None:
-            changes["provider"] = event.provider
-        if isinstance(event, VideoGeneration.Submitted):
-            changes["task_id"] = event.task_id
-        connection.execute(
-            update(generation_history)
-            .where(generation_history.c.generation_id == event.originator_id)
-            .values(**changes)
-        )
+        for columns, rows in by_columns.items():
+            connection.execute(
+                update(generation_history)
+                .where(generation_history.c.generation_id == bindparam("key"))
+                .values({column: bindparam(f"new_{column}") for column in columns}),
+                rows,
+            )
 
     def generation_ids(self, user_id: str | None, limit: int) -> list[UUID]:
         query = select(generation_history.c.generation_id)

@@ -19,7 +19,7 @@ BATCH = 500
 
 
 class TrackedProjection:
-    """Subclasses set `name`, `event_types` and `tables`, and apply one event at a time in `_apply`."""
+    """Subclasses set `name`, `event_types` and `tables`, and apply events in `_apply` (or `_apply_batch`)."""
 
     name: ClassVar[str]
     event_types: ClassVar[tuple[type, ...]]
@@ -53,14 +53,19 @@ class TrackedProjection:
     def _apply(self, connection: Connection, event: Any) -> None:
         raise NotImplementedError
 
+    def _apply_batch(self, connection: Connection, events: list[Any]) -> None:
+        """Applies a batch in log order; a projection may override it to write the batch at once."""
+        for event in events:
+            self._apply(connection, event)
+
     def _catch_up_batch(self) -> int:
         with self.engine.begin() as connection:
             position = self._lock_position(connection)
             notifications = self.events.recorder.select_notifications(
                 start=position, limit=BATCH, topics=self.topics, inclusive_of_start=False
             )
-            for notification in notifications:
-                self._apply(connection, self.events.mapper.to_domain_event(notification))
+            to_domain_event = self.events.mapper.to_domain_event
+            self._apply_batch(connection, [to_domain_event(notification) for notification in notifications])
             if notifications:
                 connection.execute(
                     update(projection_positions)
