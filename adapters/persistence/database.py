@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30
+AGGREGATE_CACHE_SIZE = 5000
 
 
 def database_url(configured: str | None, data_dir: Path) -> str:
@@ -35,6 +36,9 @@ def event_store_env(url: str, *, cipher_key: str | None, compress: bool) -> dict
         "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
         "SQLALCHEMY_URL": url,
         "CREATE_TABLE": "y",
+        # Cached aggregates are fast-forwarded from the store on every read (never stale) and copied
+        # before use, so a read costs one small query instead of replaying a quota's month.
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
     }
     if cipher_key:
         env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
