@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from domain.generation import VideoGeneration
@@ -147,7 +148,7 @@ class TrackGeneration:
                 prompt=generation.prompt,
                 provider=generation.provider,
                 model=generation.model or "",
-                cost=generation.quote or 0,  # type: ignore[arg-type]
+                cost=generation.quote if generation.quote is not None else Decimal("0"),
                 generation_seconds=(self.clock.now() - generation.created_on).total_seconds(),
                 metadata={
                     "task_id": generation.task_id,

@@ -74,6 +74,15 @@ class SqlHistoryView(TrackedProjection):
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 
+    def generation_of_task(self, provider: str, task_id: str) -> UUID | None:
+        """The generation that owns a provider's task (caught up with the log first)."""
+        self.catch_up()
+        query = select(generation_history.c.generation_id).where(
+            generation_history.c.task_id == task_id, generation_history.c.provider == provider
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalars().first()
+
     def claimed_task_ids(self, provider: str) -> set[str]:
         self.catch_up()
         with self.engine.connect() as connection:

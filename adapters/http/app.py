@@ -112,7 +112,7 @@ def videogen_router(
     background = background or Background(services, run_worker=run_worker, concurrency=concurrency)
     router = APIRouter(route_class=ContractRoute, lifespan=background.lifespan, tags=["videogen"])
     secret = services.settings().wavespeed_webhook_secret
-    webhooks = WaveSpeedWebhooks(secret.get_secret_value() if secret else None, services.engine(), services.history())
+    webhooks = WaveSpeedWebhooks(secret.get_secret_value() if secret else None, services.history())
 
     async def caller(request: Request) -> str:
         user = identity(request)

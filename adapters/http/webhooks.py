@@ -15,12 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Engine, select
-
 from domain.catalogue import WAVESPEED
 from domain.errors import InvalidValue
-from application.ports import HistoryView
-from adapters.persistence.tables import generation_history
+from adapters.history.projection import SqlHistoryView
 from adapters.wavespeed.webhook import verify
 
 REMEMBERED_IDS = 10_000
@@ -43,9 +40,8 @@ class Delivery:
 class WaveSpeedWebhooks:
     """Verifies a delivery's signature and finds the generation that owns its task."""
 
-    def __init__(self, secret: str | None, engine: Engine, history: HistoryView) -> None:
+    def __init__(self, secret: str | None, history: SqlHistoryView) -> None:
         self.secret = secret
-        self.engine = engine
         self.history = history
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()  # deliveries are received on worker threads
@@ -60,19 +56,11 @@ class WaveSpeedWebhooks:
             if webhook_id in self._seen:
                 return Delivery("duplicate", webhook_id)
         task_id = _task_id(body)
-        generation_id = self._generation_of(task_id)
+        generation_id = self.history.generation_of_task(WAVESPEED, task_id)
         self._remember(webhook_id)
         if generation_id is None:
             return Delivery("unknown_task", webhook_id, task_id)
         return Delivery("accepted", webhook_id, task_id, generation_id)
-
-    def _generation_of(self, task_id: str) -> UUID | None:
-        self.history.catch_up()
-        query = select(generation_history.c.generation_id).where(
-            generation_history.c.task_id == task_id, generation_history.c.provider == WAVESPEED
-        )
-        with self.engine.connect() as connection:
-            return connection.execute(query).scalars().first()
 
     def _remember(self, webhook_id: str) -> None:
         with self._seen_lock:
