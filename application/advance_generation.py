@@ -41,5 +41,5 @@ class AdvanceGeneration:
         if generation.stage == "Submitted":
             return await self.track(generation_id, progress)
         if generation.stage == "Completed":
-            return Tracked(self.charge(generation_id))
+            return Tracked(await self.charge(generation_id))
         return Tracked(generation)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from application.ports import VideoProvider
 
 
@@ -28,15 +28,13 @@ class CancelGeneration:
         if generation.task_id and provider is not None:
             stopped = await provider.cancel(generation.task_id)
 
-        def decision() -> VideoGeneration:
+        def decision() -> Decided[VideoGeneration]:
             current = self.events.generation(generation_id)
             current.cancel(reason=reason, provider_stopped=stopped)
-            if current.period is not None:
-                quota = self.events.quota(current.user_id, current.period)
-                quota.release(current.id)
-                self.events.save(current, quota)
-            else:
-                self.events.save(current)
-            return current
+            if current.period is None:
+                return Decided(current, (current,))
+            quota = self.events.quota(current.user_id, current.period)
+            quota.release(current.id)
+            return Decided(current, (current, quota))
 
-        return self.events.decide(decision)
+        return await self.events.decide(decision)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from application.ports import Charge, UsageLedger
 
 
@@ -16,7 +16,7 @@ class ChargeGeneration:
         self.events = events
         self.ledger = ledger
 
-    def __call__(self, generation_id: UUID) -> VideoGeneration:
+    async def __call__(self, generation_id: UUID) -> VideoGeneration:
         generation = self.events.generation(generation_id)
         if generation.stage != "Completed":
             return generation
@@ -34,15 +34,14 @@ class ChargeGeneration:
             )
         )
 
-        def decision() -> VideoGeneration:
+        def decision() -> Decided[VideoGeneration]:
             current = self.events.generation(generation_id)
             if current.stage != "Completed":
-                return current
+                return Decided(current)
             current.charge(amount=amount, ledger_entry_id=entry_id)
             assert current.period is not None
             quota = self.events.quota(current.user_id, current.period)
             quota.settle(current.id, amount)
-            self.events.save(current, quota)
-            return current
+            return Decided(current, (current, quota))
 
-        return self.events.decide(decision)
+        return await self.events.decide(decision)

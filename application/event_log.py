@@ -7,17 +7,25 @@ from the environment the composition root passes in.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 from uuid import UUID
+from weakref import WeakValueDictionary
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from domain.errors import NotFound
 from domain.generation import GENERATION_EVENTS, VideoGeneration
 from domain.quota import MonthlyQuota, quota_id
+from application.group_commit import GroupCommit, Save
+
+log = logging.getLogger("videogen")
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 20
@@ -25,9 +33,66 @@ READ_BATCH = 500
 GENERATION_TOPICS = tuple(get_topic(cls) for cls in GENERATION_EVENTS)
 
 
+@dataclass(frozen=True)
+class Decided(Generic[T]):
+    """What a decision came to, and the aggregates it changed (saved together, or not at all)."""
+
+    result: T
+    changed: tuple[Any, ...] = ()
+
+
 class EventLog(Application[UUID]):
+    """Saves go through a group commit: concurrent saves share a transaction, each one still atomic and
+    durable before `save` returns (or `commit` resumes)."""
+
     name = "videogen"
     snapshotting_intervals = {MonthlyQuota: 50}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._group_commit = GroupCommit(self._write, name=self.name)
+        # Held only while contended, so a lock never outlives its waiters (nor the event loop it serves).
+        self._turns: WeakValueDictionary[UUID, asyncio.Lock] = WeakValueDictionary()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        if kwargs:
+            raise TypeError(f"EventLog.save takes aggregates only, not {sorted(kwargs)}")
+        return self._group_commit.submit(self._collect(objs)).result()
+
+    async def commit(self, *objs: Any) -> list[Any]:
+        """`save` for a coroutine: the event loop goes on while the transaction is written."""
+        return await self._group_commit.wait(self._collect(objs))
+
+    def close(self) -> None:
+        self._group_commit.close()
+        super().close()
+
+    @staticmethod
+    def _collect(aggregates: tuple[Any, ...]) -> Save:
+        # ProcessingEvent.collect_events, for aggregates only: it tells events from aggregates with a
+        # runtime Protocol check that costs more than the rest of a small save.
+        events: list[Any] = []
+        for aggregate in aggregates:
+            events += aggregate.collect_events()
+        return Save(events, {aggregate.id: aggregate for aggregate in aggregates})
+
+    def _write(self, saves: list[Save]) -> list[list[Any]]:
+        # Application.save's own steps (record, snapshot, notify) over the whole group at once.
+        processing = ProcessingEvent[UUID]()
+        for save in saves:
+            processing.events += save.events
+            processing.aggregates.update(save.aggregates)
+        recordings = self._record(processing)
+        try:
+            self._take_snapshots(processing)
+        except Exception:  # noqa: BLE001 - the events are stored; a snapshot is only a shortcut for reads
+            log.exception("snapshots after a save were not taken")
+        self._notify(recordings)
+        answers, start = [], 0
+        for save in saves:
+            answers.append(recordings[start : start + len(save.events)])
+            start += len(save.events)
+        return answers
 
     def generation(self, generation_id: UUID, version: int | None = None) -> VideoGeneration:
         try:
@@ -66,15 +131,46 @@ class EventLog(Application[UUID]):
         assert isinstance(quota, MonthlyQuota)
         return quota
 
-    def decide(self, decision: Callable[[], T]) -> T:
+    async def decide(self, decision: Callable[[], Decided[T]]) -> T:
         """Runs a read-decide-save step again from fresh reads while another writer wins the race.
 
-        The decision reads aggregates, changes them and saves them; a version taken by another
-        writer raises IntegrityError and nothing of this attempt is kept.
+        The decision reads aggregates and changes them; what it changed is saved at once. A version taken
+        by another writer raises IntegrityError and nothing of that attempt is kept. After a lost race the
+        step takes its turn on the aggregates it changed, so that the steps of one process that contend for
+        one aggregate (a busy user's quota) decide one after another instead of all losing again.
         """
-        for _ in range(SAVE_ATTEMPTS - 1):
-            try:
-                return decision()
-            except IntegrityError:
-                continue
-        return decision()
+        attempts = 1
+        turns = AsyncExitStack()
+        held: set[UUID] = set()
+        try:
+            while True:
+                decided = decision()
+                changed = {aggregate.id for aggregate in decided.changed}
+                queued = {aggregate_id for aggregate_id in changed - held if aggregate_id in self._turns}
+                if queued:  # others already take turns there: a save now would only lose
+                    held = await self._take_turns(turns, held | queued)
+                    continue
+                try:
+                    if decided.changed:
+                        await self.commit(*decided.changed)
+                    return decided.result
+                except IntegrityError:
+                    if attempts == SAVE_ATTEMPTS:
+                        raise
+                    attempts += 1
+                held = await self._take_turns(turns, held | changed)
+        finally:
+            await turns.aclose()
+
+    async def _take_turns(self, turns: AsyncExitStack, wanted: set[UUID]) -> set[UUID]:
+        # All at once in one order, so that two steps never wait for each other's turns.
+        await turns.aclose()
+        for aggregate_id in sorted(wanted):
+            await turns.enter_async_context(self._turn(aggregate_id))
+        return wanted
+
+    def _turn(self, aggregate_id: UUID) -> asyncio.Lock:
+        turn = self._turns.get(aggregate_id)
+        if turn is None:
+            turn = self._turns[aggregate_id] = asyncio.Lock()
+        return turn

@@ -17,7 +17,7 @@ from domain.generation import VideoGeneration, generation_id_for
 from domain.media import MAX_INPUT_BYTES, SNIFF_BYTES, MediaKind, kind_of, sniff_mime
 from domain.plan import billing_period
 from domain.preflight import Draft, InputFacts, preflight
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from application.policy import Policy
 from application.ports import (
     Clock,
@@ -77,7 +77,7 @@ class RequestGeneration:
                 kept[role] = await self._keep_input(generation_id, role, source)
             except Refusal as refusal:
                 problem = problem or refusal
-        return self.log.decide(
+        return await self.log.decide(
             lambda: self._decide(generation_id, request, fingerprint, kept, problem)
         )
 
@@ -99,9 +99,9 @@ class RequestGeneration:
         fingerprint: str,
         kept: Mapping[str, KeptInput],
         problem: Refusal | None,
-    ) -> VideoGeneration:
+    ) -> Decided[VideoGeneration]:
         if request.idempotency_key is not None and self.log.has_generation(generation_id):
-            return self._same_request(generation_id, fingerprint)
+            return Decided(self._same_request(generation_id, fingerprint))
         generation = VideoGeneration.request(
             generation_id,
             user_id=request.user_id,
@@ -143,8 +143,7 @@ class RequestGeneration:
             quota.reserve(generation_id, approval.quote, self.plans.plan_for(request.user_id), approval.model.id)
         except Refusal as refusal:
             generation.reject(code=refusal.code, field=refusal.field, message=refusal.message)
-            self.log.save(generation)
-            return generation
+            return Decided(generation, (generation,))
         generation.validate(
             model=approval.model.id,
             duration=approval.duration,
@@ -157,8 +156,7 @@ class RequestGeneration:
             provider=approval.model.provider,
             aspect_ratio=approval.aspect_ratio,
         )
-        self.log.save(generation, quota)
-        return generation
+        return Decided(generation, (generation, quota))
 
     async def _keep_input(self, generation_id: UUID, role: str, source: str | bytes) -> KeptInput:
         head = bytearray()

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.generation import VideoGeneration
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from application.fail_generation import fail_generation
 from application.ports import Clock, HistoryView, ProviderError, SubmitOutcomeUnknown, VideoProvider
 from application.provider_job import job_for
@@ -44,7 +44,7 @@ class SubmitGeneration:
             return generation
         assert generation.deadline is not None
         if self.clock.now() > generation.deadline:
-            return fail_generation(
+            return await fail_generation(
                 self.events, generation.id, code="deadline_exceeded",
                 message=f"not submitted by its deadline {generation.deadline.isoformat()}", may_bill=False,
             )
@@ -53,14 +53,14 @@ class SubmitGeneration:
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
         generation.attempt_submit()
         try:
-            self.events.save(generation)
+            await self.events.commit(generation)
         except IntegrityError:
             return self.events.generation(generation.id)
         provider = self.providers[generation.provider]
         try:
             task_id = await provider.submit(job_for(generation))
         except ProviderError as error:
-            return fail_generation(
+            return await fail_generation(
                 self.events, generation.id, code=error.code, message=error.message, may_bill=error.may_bill
             )
         except SubmitOutcomeUnknown as error:
@@ -78,29 +78,29 @@ class SubmitGeneration:
                 exclude=self.history.claimed_task_ids(generation.provider),
             )
         except ProviderError as error:
-            return self._unknown(generation, f"the provider's task history cannot be read: {error.message}")
+            return await self._unknown(generation, f"the provider's task history cannot be read: {error.message}")
         if len(found) == 1:
             return await self._submitted(generation.id, found[0], adopted=True)
         if len(found) > 1:
-            return self._unknown(generation, f"{len(found)} provider tasks match this submit: {', '.join(found)}")
+            return await self._unknown(generation, f"{len(found)} provider tasks match this submit: {', '.join(found)}")
         if generation.attempts >= MAX_ATTEMPTS:
-            return self._unknown(generation, f"no task was created after {generation.attempts} attempts")
+            return await self._unknown(generation, f"no task was created after {generation.attempts} attempts")
         return await self._attempt(generation)
 
-    def _unknown(self, generation: VideoGeneration, why: str) -> VideoGeneration:
-        return fail_generation(
+    async def _unknown(self, generation: VideoGeneration, why: str) -> VideoGeneration:
+        return await fail_generation(
             self.events, generation.id, code="unknown_submit_outcome", message=why, may_bill=True
         )
 
     async def _submitted(self, generation_id: UUID, task_id: str, *, adopted: bool) -> VideoGeneration:
-        def decision() -> VideoGeneration:
+        def decision() -> Decided[VideoGeneration]:
             generation = self.events.generation(generation_id)
-            if generation.stage == "SubmitAttempted":
-                generation.mark_submitted(task_id=task_id, adopted=adopted)
-                self.events.save(generation)
-            return generation
+            if generation.stage != "SubmitAttempted":
+                return Decided(generation)
+            generation.mark_submitted(task_id=task_id, adopted=adopted)
+            return Decided(generation, (generation,))
 
-        generation = self.events.decide(decision)
+        generation = await self.events.decide(decision)
         if generation.task_id != task_id:
             log.warning("task %s of generation %s arrived after it ended %s; stopping it", task_id, generation_id, generation.stage)
             await self.providers[generation.provider].cancel(task_id)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from application.fail_generation import fail_generation
 from application.policy import Policy
 from application.ports import (
@@ -73,7 +73,7 @@ class TrackGeneration:
         except ProviderError as error:
             if error.code == "provider_unauthorized" or self.clock.now() > generation.deadline:
                 return Tracked(
-                    fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True)
+                    await fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True)
                 )
             log.warning("poll of %s failed (%s); the task is kept and polled again", generation.id, error.code)
             return Tracked(generation, TaskState(TaskState.RUNNING))
@@ -81,7 +81,7 @@ class TrackGeneration:
             if self.clock.now() > generation.deadline:
                 stopped = await provider.cancel(generation.task_id)
                 return Tracked(
-                    fail_generation(
+                    await fail_generation(
                         self.events,
                         generation.id,
                         code="deadline_exceeded",
@@ -94,7 +94,7 @@ class TrackGeneration:
             return Tracked(generation, task)
         if task.state != TaskState.SUCCEEDED:
             return Tracked(
-                fail_generation(
+                await fail_generation(
                     self.events,
                     generation.id,
                     code=task.error_code or "provider_failure",
@@ -105,7 +105,7 @@ class TrackGeneration:
             )
         if not task.outputs:
             return Tracked(
-                fail_generation(
+                await fail_generation(
                     self.events, generation.id, code="provider_failure",
                     message="the provider reported completion without any output", may_bill=True,
                 ),
@@ -120,16 +120,16 @@ class TrackGeneration:
         try:
             stored = await self.storage.put(key, provider.fetch(task.outputs[0]), max_bytes=self.policy.max_download_bytes)
         except ProviderError as error:
-            return fail_generation(self.events, generation.id, code="download_failed", message=error.message, may_bill=True)
+            return await fail_generation(self.events, generation.id, code="download_failed", message=error.message, may_bill=True)
         except InputTooBig as error:
-            return fail_generation(
+            return await fail_generation(
                 self.events, generation.id, code="download_failed",
                 message=f"the video is larger than the {error.limit} bytes allowed", may_bill=True,
             )
         try:
             facts = self.probe.probe(key)
         except ValueError:
-            return fail_generation(
+            return await fail_generation(
                 self.events, generation.id, code="provider_failure",
                 message="the provider's output is not a playable video", may_bill=True,
             )
@@ -160,10 +160,10 @@ class TrackGeneration:
             )
         )
 
-        def decision() -> VideoGeneration:
+        def decision() -> Decided[VideoGeneration]:
             current = self.events.generation(generation.id)
             if current.stage != "Submitted":
-                return current
+                return Decided(current)
             current.complete(
                 storage_key=key,
                 sha256=stored.sha256,
@@ -177,7 +177,6 @@ class TrackGeneration:
                 timings=dict(task.timings),
                 has_nsfw_contents=list(task.has_nsfw_contents),
             )
-            self.events.save(current)
-            return current
+            return Decided(current, (current,))
 
-        return self.events.decide(decision)
+        return await self.events.decide(decision)

@@ -3,6 +3,7 @@ one writer wins each version, quotas snapshot, and AES + zlib hide what is store
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,7 +18,7 @@ from sqlalchemy import column, create_engine, inspect, select, table
 from sqlalchemy.engine import make_url
 
 from adapters.persistence import database as db
-from application.event_log import EventLog
+from application.event_log import Decided, EventLog
 from domain.errors import QuotaCallsExceeded
 from domain.generation import VideoGeneration
 from domain.plan import Plan
@@ -192,7 +193,7 @@ def test_the_loser_of_a_quota_race_fails_and_its_retry_through_decide_sees_the_w
     seen: list[dict[str, Decimal]] = []
     third = uuid4()
 
-    def decision() -> MonthlyQuota:
+    def decision() -> Decided[MonthlyQuota]:
         quota = loser.quota("alice", PERIOD)
         seen.append(dict(quota.reservations))
         if len(seen) == 1:
@@ -200,10 +201,9 @@ def test_the_loser_of_a_quota_race_fails_and_its_retry_through_decide_sees_the_w
             theirs.reserve(third, Decimal("0.005"), plan, "m")
             winner.save(theirs)
         quota.reserve(lost, Decimal("0.070"), plan, "m")
-        loser.save(quota)
-        return quota
+        return Decided(quota, (quota,))
 
-    decided = loser.decide(decision)
+    decided = asyncio.run(loser.decide(decision))
 
     assert seen == [
         {str(won): Decimal("0.060")},
@@ -223,17 +223,17 @@ def test_a_quota_race_cannot_pass_a_one_call_plan_twice(
     plan = Plan("one", calls_limit=1, dollars_limit=Decimal("10"))
     won, lost = uuid4(), uuid4()
 
-    def reserve_lost() -> None:
+    def reserve_lost() -> Decided[None]:
         quota = loser.quota("bob", PERIOD)
         if not winner.quota("bob", PERIOD).reservations:  # the winner slips in after our read
             theirs = winner.quota("bob", PERIOD)
             theirs.reserve(won, Decimal("1"), plan, "m")
             winner.save(theirs)
         quota.reserve(lost, Decimal("1"), plan, "m")
-        loser.save(quota)
+        return Decided(None, (quota,))
 
     with pytest.raises(QuotaCallsExceeded):
-        loser.decide(reserve_lost)
+        asyncio.run(loser.decide(reserve_lost))
     assert open_log(database_url).quota("bob", PERIOD).reservations == {str(won): Decimal("1")}
 
 

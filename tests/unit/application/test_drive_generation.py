@@ -416,7 +416,7 @@ def test_a_charge_interrupted_after_the_ledger_entry_finishes_with_that_same_ent
         Charge(completed.id, completed.user_id, completed.period or "", "wavespeed", HUNYUAN, Decimal("0.20"), 5.0)
     )
 
-    paid_world.charge(generation.id)
+    run(paid_world.charge(generation.id))
 
     assert len(paid_world.ledger.entries) == 1
     assert only(paid_world.log, generation.id, "Charged").ledger_entry_id == entry_id
@@ -429,8 +429,8 @@ def test_running_charge_generation_twice_charges_once(paid_world: World) -> None
     generation = paid_request(paid_world)
     advance_until(paid_world, generation, "Completed")
 
-    first = paid_world.charge(generation.id)
-    second = paid_world.charge(generation.id)
+    first = run(paid_world.charge(generation.id))
+    second = run(paid_world.charge(generation.id))
 
     assert first.stage == second.stage == "Charged"
     assert len(events_of(paid_world.log, generation.id, "Charged")) == 1
@@ -442,7 +442,7 @@ def test_running_charge_generation_twice_charges_once(paid_world: World) -> None
 def test_charging_a_generation_that_is_not_completed_does_nothing(paid_world: World) -> None:
     generation = paid_request(paid_world)
 
-    paid_world.charge(generation.id)
+    run(paid_world.charge(generation.id))
 
     assert paid_world.log.generation(generation.id).stage == "Validated"
     assert paid_world.ledger.calls == 0

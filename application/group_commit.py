@@ -1,0 +1,159 @@
+"""Group commit: the saves that arrive while a transaction is being written go together in the next one.
+
+Each save stays atomic on its own and is durable before its caller hears back; what changes is that many
+callers (a worker's generations, concurrent requests) share one transaction instead of one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_EVENTS_PER_TRANSACTION = 400
+
+
+@dataclass
+class Save:
+    """One caller's save: its events, the aggregates they came from, and the caller's answer.
+
+    A coroutine's save also carries its event loop's future (`waiter`): the answers of one transaction
+    are handed to each loop in one call, not one wake-up per save.
+    """
+
+    events: list[Any]
+    aggregates: dict[Any, Any]
+    answer: Future[Any] = field(default_factory=Future)
+    waiter: asyncio.Future[Any] | None = None
+
+    @property
+    def versions(self) -> set[tuple[Any, int]]:
+        return {(event.originator_id, event.originator_version) for event in self.events}
+
+
+class GroupCommit:
+    """Writes queued saves on one thread, as many together as arrived, each caller answered after its commit.
+
+    `write` records a list of saves in one transaction. When that fails, each save of the group is written
+    alone, so that only the saves that would have failed alone (a version another writer took) fail. Two
+    saves of the same version of an aggregate never share a transaction: the later one waits for the next,
+    where it fails as it would have alone, without failing the others.
+    """
+
+    def __init__(self, write: Callable[[list[Save]], list[Any]], name: str) -> None:
+        self.write = write
+        self.name = name
+        self._queue: queue.SimpleQueue[Save | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    async def wait(self, save: Save) -> Any:
+        """Submits from a coroutine and waits without blocking its event loop."""
+        loop = asyncio.get_running_loop()
+        save.waiter = loop.create_future()
+        save.waiter.add_done_callback(lambda waiter: waiter.cancelled() and save.answer.cancel())
+        self.submit(save)
+        return await save.waiter
+
+    def submit(self, save: Save) -> Future[Any]:
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=f"{self.name}-commit", daemon=True)
+                    self._thread.start()
+        self._queue.put(save)
+        return save.answer
+
+    def close(self) -> None:
+        with self._start:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
+
+    def _run(self) -> None:
+        waiting: list[Save] = []
+        closing = False
+        while not closing or waiting:
+            if not waiting:
+                first = self._queue.get()
+                if first is None:
+                    return
+                self._take(first, waiting)
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                    break
+                self._take(more, waiting)
+            if waiting:
+                group, waiting = self._group(waiting)
+                self._commit(group)
+
+    @staticmethod
+    def _take(save: Save, waiting: list[Save]) -> None:
+        # A caller that stopped waiting (a cancelled task) before its save was taken gets no write.
+        if save.answer.set_running_or_notify_cancel():
+            waiting.append(save)
+
+    @staticmethod
+    def _group(waiting: list[Save]) -> tuple[list[Save], list[Save]]:
+        group: list[Save] = []
+        later: list[Save] = []
+        taken: set[Any] = set()
+        events = 0
+        for save in waiting:
+            versions = save.versions
+            if group and (events + len(save.events) > MAX_EVENTS_PER_TRANSACTION or versions & taken):
+                later.append(save)
+                continue
+            group.append(save)
+            taken |= versions
+            events += len(save.events)
+        return group, later
+
+    def _commit(self, group: list[Save]) -> None:
+        self._answer(self._written(group))
+
+    def _written(self, group: list[Save]) -> list[Save]:
+        try:
+            results = self.write(group)
+        except Exception as error:  # noqa: BLE001 - every caller gets its own answer below
+            if len(group) > 1:
+                return [save for alone in group for save in self._written([alone])]
+            group[0].answer.set_exception(error)
+            return group
+        for save, result in zip(group, results, strict=True):
+            save.answer.set_result(result)
+        return group
+
+    @staticmethod
+    def _answer(group: list[Save]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Save]] = {}
+        for save in group:
+            if save.waiter is not None:
+                by_loop.setdefault(save.waiter.get_loop(), []).append(save)
+        for loop, saves in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, saves)
+            except RuntimeError:  # the loop was closed: nobody waits there any more
+                pass
+
+
+def _deliver(saves: list[Save]) -> None:
+    for save in saves:
+        assert save.waiter is not None
+        if save.waiter.done():
+            continue
+        error = save.answer.exception()
+        if error is not None:
+            save.waiter.set_exception(error)
+        else:
+            save.waiter.set_result(save.answer.result())

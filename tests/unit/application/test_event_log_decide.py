@@ -1,0 +1,69 @@
+"""EventLog.decide: a lost race is decided again from fresh reads, and a busy aggregate is decided in turns."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from application.event_log import SAVE_ATTEMPTS, Decided, EventLog
+from domain.plan import Plan
+from domain.quota import MonthlyQuota
+
+PERIOD = "2026-11"
+UNLIMITED = Plan("unlimited")
+
+
+def in_memory_log() -> EventLog:
+    return EventLog(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def reservation(log: EventLog, attempts: list[int] | None = None) -> Decided[MonthlyQuota]:
+    quota = log.quota("ana", PERIOD)
+    quota.reserve(uuid4(), Decimal("0.010"), UNLIMITED, "m")
+    if attempts is not None:
+        attempts.append(1)
+    return Decided(quota, (quota,))
+
+
+def test_many_steps_that_change_one_quota_at_once_all_succeed_in_turns() -> None:
+    log = in_memory_log()
+    attempts: list[int] = []
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(log.decide(lambda: reservation(log, attempts)) for _ in range(3 * SAVE_ATTEMPTS)))
+
+    asyncio.run(all_at_once())
+
+    quota = log.quota("ana", PERIOD)
+    assert len(quota.reservations) == 3 * SAVE_ATTEMPTS
+    assert quota.reserved == Decimal("0.010") * 3 * SAVE_ATTEMPTS
+    assert len(attempts) < 3 * 3 * SAVE_ATTEMPTS, "each step lost at most a couple of races"
+
+
+def test_a_decision_that_changes_nothing_saves_nothing() -> None:
+    log = in_memory_log()
+
+    result = asyncio.run(log.decide(lambda: Decided("unchanged")))
+
+    assert result == "unchanged"
+    assert log.recorder.max_notification_id() in (None, 0)
+
+
+def test_a_step_that_always_loses_gives_up_after_its_attempts() -> None:
+    log = in_memory_log()
+    attempts: list[int] = []
+
+    def always_behind() -> Decided[MonthlyQuota]:
+        stale = MonthlyQuota(user_id="ana", period=PERIOD)  # never read: its first version is always taken
+        stale.reserve(uuid4(), Decimal("0.010"), UNLIMITED, "m")
+        attempts.append(1)
+        return Decided(stale, (stale,))
+
+    asyncio.run(log.decide(lambda: reservation(log)))
+    with pytest.raises(IntegrityError):
+        asyncio.run(log.decide(always_behind))
+    assert len(attempts) == SAVE_ATTEMPTS

@@ -1,0 +1,138 @@
+"""Group commit: saves that arrive together share a transaction, and each one still succeeds or fails alone."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from application.group_commit import MAX_EVENTS_PER_TRANSACTION, GroupCommit, Save
+
+
+@dataclass(frozen=True)
+class Event:
+    originator_id: UUID
+    originator_version: int
+
+
+class Conflict(Exception):
+    pass
+
+
+class FakeStore:
+    """Keeps versions like an event store: a version already taken fails the whole transaction."""
+
+    def __init__(self, hold: threading.Event | None = None) -> None:
+        self.versions: set[tuple[UUID, int]] = set()
+        self.transactions: list[list[Save]] = []
+        self.attempts: list[list[Save]] = []
+        self.hold = hold
+
+    def write(self, saves: list[Save]) -> list[Any]:
+        if self.hold is not None:
+            self.hold.wait(5)
+        self.attempts.append(saves)
+        keys = [(event.originator_id, event.originator_version) for save in saves for event in save.events]
+        if len(set(keys)) != len(keys) or self.versions & set(keys):
+            raise Conflict(keys)
+        self.versions |= set(keys)
+        self.transactions.append(saves)
+        return [len(save.events) for save in saves]
+
+
+def save_of(*events: Event) -> Save:
+    return Save(list(events), {})
+
+
+def test_a_lone_save_is_written_and_answered() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.write, name="test")
+    aggregate = uuid4()
+
+    assert commit.submit(save_of(Event(aggregate, 1), Event(aggregate, 2))).result(5) == 2
+    assert store.versions == {(aggregate, 1), (aggregate, 2)}
+    commit.close()
+
+
+def test_saves_that_arrive_while_a_transaction_is_written_share_the_next_one() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    commit = GroupCommit(store.write, name="test")
+    first = commit.submit(save_of(Event(uuid4(), 1)))
+    rest = [commit.submit(save_of(Event(uuid4(), 1))) for _ in range(20)]
+
+    hold.set()
+
+    assert [answer.result(5) for answer in [first, *rest]] == [1] * 21
+    assert len(store.transactions) <= 2
+    assert sum(len(saves) for saves in store.transactions) == 21
+    commit.close()
+
+
+def test_a_save_that_conflicts_fails_alone_and_the_rest_of_its_group_is_kept() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    taken = uuid4()
+    store.versions.add((taken, 1))
+    commit = GroupCommit(store.write, name="test")
+    blocker = commit.submit(save_of(Event(uuid4(), 1)))
+    good = [commit.submit(save_of(Event(uuid4(), 1))) for _ in range(5)]
+    bad = commit.submit(save_of(Event(taken, 1)))
+
+    hold.set()
+
+    blocker.result(5)
+    assert [answer.result(5) for answer in good] == [1] * 5
+    with pytest.raises(Conflict):
+        bad.result(5)
+    assert len(store.versions) == 7
+    commit.close()
+
+
+def test_two_saves_of_one_version_never_share_a_transaction() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    commit = GroupCommit(store.write, name="test")
+    aggregate = uuid4()
+    blocker = commit.submit(save_of(Event(uuid4(), 1)))
+    first, second, next_version = save_of(Event(aggregate, 1)), save_of(Event(aggregate, 1)), save_of(Event(aggregate, 2))
+    winner, loser, follower = commit.submit(first), commit.submit(second), commit.submit(next_version)
+
+    hold.set()
+
+    blocker.result(5)
+    assert winner.result(5) == 1
+    with pytest.raises(Conflict):
+        loser.result(5)
+    assert follower.result(5) == 1
+    for saves in store.attempts:
+        versions = [(event.originator_id, event.originator_version) for save in saves for event in save.events]
+        assert len(versions) == len(set(versions))
+    assert any(first in saves and next_version in saves for saves in store.transactions)
+    commit.close()
+
+
+def test_a_transaction_holds_a_bounded_number_of_events() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    commit = GroupCommit(store.write, name="test")
+    answers = [commit.submit(save_of(*(Event(aggregate, 1) for aggregate in [uuid4()]))) for _ in range(1000)]
+
+    hold.set()
+
+    assert all(answer.result(5) == 1 for answer in answers)
+    assert max(sum(len(save.events) for save in saves) for saves in store.transactions) <= MAX_EVENTS_PER_TRANSACTION
+    commit.close()
+
+
+def test_closing_writes_what_was_already_submitted() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.write, name="test")
+    answers = [commit.submit(save_of(Event(uuid4(), 1))) for _ in range(50)]
+
+    commit.close()
+
+    assert all(answer.done() and answer.result() == 1 for answer in answers)
