@@ -33,7 +33,7 @@ def database_url(configured: str | None, data_dir: Path) -> str:
 def event_store_env(url: str, *, cipher_key: str | None, compress: bool) -> dict[str, str]:
     """eventsourcing's settings for the EventLog: same URL, optional AES and zlib at rest."""
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "PERSISTENCE_MODULE": "adapters.persistence.event_recorder:EventStoreFactory",
         "SQLALCHEMY_URL": url,
         "CREATE_TABLE": "y",
         # Cached aggregates are fast-forwarded from the store on every read (never stale) and copied
