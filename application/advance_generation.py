@@ -32,14 +32,16 @@ class AdvanceGeneration:
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:
-        """`known`: the generation as last seen; only a submitted one is polled from it without a read."""
-        if known is not None and known.stage == "Submitted":
-            return await self.track(generation_id, progress, known)
-        generation = self.events.generation(generation_id)
+        """`known`: the generation as this process last saved or read it, to start from without a read.
+
+        Every write is checked against the stored version, so a stale `known` costs a lost save, never a
+        wrong step; after a failed step the caller passes no `known`.
+        """
+        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
         if generation.stage in ("Validated", "SubmitAttempted"):
-            return Tracked(await self.submit(generation_id))
+            return Tracked(await self.submit(generation_id, generation))
         if generation.stage == "Submitted":
-            return await self.track(generation_id, progress)
+            return await self.track(generation_id, progress, generation)
         if generation.stage == "Completed":
-            return Tracked(await self.charge(generation_id))
+            return Tracked(await self.charge(generation_id, generation))
         return Tracked(generation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from application.event_log import Decided, EventLog
+from application.event_log import Decided, EventLog, InHand
 from application.ports import Charge, UsageLedger
 
 
@@ -16,8 +16,8 @@ class ChargeGeneration:
         self.events = events
         self.ledger = ledger
 
-    async def __call__(self, generation_id: UUID) -> VideoGeneration:
-        generation = self.events.generation(generation_id)
+    async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
+        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
         if generation.stage != "Completed":
             return generation
         assert generation.quote is not None and generation.period is not None and generation.model
@@ -34,8 +34,10 @@ class ChargeGeneration:
             )
         )
 
+        hand = InHand(self.events, generation)
+
         def decision() -> Decided[VideoGeneration]:
-            current = self.events.generation(generation_id)
+            current = hand.generation(generation_id)
             if current.stage != "Completed":
                 return Decided(current)
             current.charge(amount=amount, ledger_entry_id=entry_id)
@@ -44,4 +46,4 @@ class ChargeGeneration:
             quota.settle(current.id, amount)
             return Decided(current, (current, quota))
 
-        return await self.events.decide(decision)
+        return await self.events.decide(decision, hand)

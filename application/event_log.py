@@ -41,6 +41,27 @@ class Decided(Generic[T]):
     changed: tuple[Any, ...] = ()
 
 
+class InHand:
+    """The copy of a generation a step already holds, lent once to its first decision.
+
+    Every save is checked against the stored version, so a stale copy can only lose its save, and the
+    decision is then made again from the store; a decision that changes nothing on the lent copy is made
+    again from the store too, so that no conclusion rests on a copy that was never checked.
+    """
+
+    def __init__(self, events: EventLog, known: VideoGeneration | None) -> None:
+        self.events = events
+        self.known = known
+        self.lent = False
+
+    def generation(self, generation_id: UUID) -> VideoGeneration:
+        known, self.known = self.known, None
+        self.lent = known is not None and known.id == generation_id
+        if known is not None and self.lent:
+            return known
+        return self.events.generation(generation_id)
+
+
 class EventLog(Application[UUID]):
     """Saves go through a group commit: concurrent saves share a transaction, each one still atomic and
     durable before `save` returns (or `commit` resumes)."""
@@ -131,7 +152,7 @@ class EventLog(Application[UUID]):
         assert isinstance(quota, MonthlyQuota)
         return quota
 
-    async def decide(self, decision: Callable[[], Decided[T]]) -> T:
+    async def decide(self, decision: Callable[[], Decided[T]], hand: InHand | None = None) -> T:
         """Runs a read-decide-save step again from fresh reads while another writer wins the race.
 
         The decision reads aggregates and changes them; what it changed is saved at once. A version taken
@@ -145,6 +166,10 @@ class EventLog(Application[UUID]):
         try:
             while True:
                 decided = decision()
+                if hand is not None and hand.lent:
+                    hand.lent = False
+                    if not decided.changed:
+                        continue
                 changed = {aggregate.id for aggregate in decided.changed}
                 queued = {aggregate_id for aggregate_id in changed - held if aggregate_id in self._turns}
                 if queued:  # others already take turns there: a save now would only lose

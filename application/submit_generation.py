@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.generation import VideoGeneration
-from application.event_log import Decided, EventLog
+from application.event_log import Decided, EventLog, InHand
 from application.fail_generation import fail_generation
 from application.ports import Clock, HistoryView, ProviderError, SubmitOutcomeUnknown, VideoProvider
 from application.provider_job import job_for
@@ -36,8 +36,8 @@ class SubmitGeneration:
         self.history = history
         self.clock = clock
 
-    async def __call__(self, generation_id: UUID) -> VideoGeneration:
-        generation = self.events.generation(generation_id)
+    async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
+        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
         if generation.stage == "SubmitAttempted":
             return await self._resolve(generation)
         if generation.stage != "Validated":
@@ -66,7 +66,7 @@ class SubmitGeneration:
         except SubmitOutcomeUnknown as error:
             log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
             return await self._resolve(self.events.generation(generation.id))
-        return await self._submitted(generation.id, task_id, adopted=False)
+        return await self._submitted(generation.id, task_id, adopted=False, known=generation)
 
     async def _resolve(self, generation: VideoGeneration) -> VideoGeneration:
         provider = self.providers[generation.provider]
@@ -92,15 +92,19 @@ class SubmitGeneration:
             self.events, generation.id, code="unknown_submit_outcome", message=why, may_bill=True
         )
 
-    async def _submitted(self, generation_id: UUID, task_id: str, *, adopted: bool) -> VideoGeneration:
+    async def _submitted(
+        self, generation_id: UUID, task_id: str, *, adopted: bool, known: VideoGeneration | None = None
+    ) -> VideoGeneration:
+        hand = InHand(self.events, known)
+
         def decision() -> Decided[VideoGeneration]:
-            generation = self.events.generation(generation_id)
+            generation = hand.generation(generation_id)
             if generation.stage != "SubmitAttempted":
                 return Decided(generation)
             generation.mark_submitted(task_id=task_id, adopted=adopted)
             return Decided(generation, (generation,))
 
-        generation = await self.events.decide(decision)
+        generation = await self.events.decide(decision, hand)
         if generation.task_id != task_id:
             log.warning("task %s of generation %s arrived after it ended %s; stopping it", task_id, generation_id, generation.stage)
             await self.providers[generation.provider].cancel(task_id)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from application.event_log import Decided, EventLog
+from application.event_log import Decided, EventLog, InHand
 from application.fail_generation import fail_generation
 from application.policy import Policy
 from application.ports import (
@@ -62,7 +62,8 @@ class TrackGeneration:
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:
-        """`known` may be a copy already in hand: polling writes nothing, and every write re-reads."""
+        """`known` may be a copy already in hand: polling writes nothing, and every write is checked against the
+        stored version (a stale copy loses its save and the step is decided again from the store)."""
         generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
         if generation.stage != "Submitted":
             return Tracked(generation)
@@ -160,8 +161,10 @@ class TrackGeneration:
             )
         )
 
+        hand = InHand(self.events, generation)
+
         def decision() -> Decided[VideoGeneration]:
-            current = self.events.generation(generation.id)
+            current = hand.generation(generation.id)
             if current.stage != "Submitted":
                 return Decided(current)
             current.complete(
@@ -179,4 +182,4 @@ class TrackGeneration:
             )
             return Decided(current, (current,))
 
-        return await self.events.decide(decision)
+        return await self.events.decide(decision, hand)

@@ -99,6 +99,7 @@ class Worker:
                 try:
                     step = await self.advance(generation_id, known=known)
                 except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
+                    known = None  # the failed step may have changed it without saving
                     self.report.errors += 1
                     log.exception("step of %s failed; it is retried", generation_id)
                     await pause(stop, next(delays))

@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import pytest
 
+from application.event_log import Decided, InHand
 from application.ports import Charge, ProviderError
 from application.provider_job import job_for
 from application.requests import GenerationRequest
@@ -575,3 +576,49 @@ def test_a_rejected_key_makes_polling_fail_at_once_with_provider_unauthorized(pa
 
     assert step.generation.stage == "Failed"
     assert step.generation.error is not None and step.generation.error["code"] == "provider_unauthorized"
+
+
+# --- a copy in hand ------------------------------------------------------------------------------------
+
+
+def test_a_stale_copy_in_hand_loses_its_save_and_the_step_is_decided_from_the_store(paid_world: World) -> None:
+    generation = paid_request(paid_world)
+    submitted = advance_until(paid_world, generation, "Submitted")
+    paid_world.wavespeed.cancel_result = False  # the provider cannot stop it: its task succeeds anyway
+    paid_world.wavespeed.tasks[submitted.task_id or ""].script = [succeeded()]
+    run(paid_world.cancel(generation.id, reason="changed my mind"))
+
+    step = run(paid_world.advance(generation.id, known=submitted))
+
+    assert step.generation.stage == "Cancelled"
+    assert event_names(paid_world.log, generation.id)[-1] == "Cancelled"
+    assert "Completed" not in event_names(paid_world.log, generation.id)
+
+
+def test_a_copy_in_hand_that_needs_no_change_is_checked_against_the_store(paid_world: World) -> None:
+    generation = paid_request(paid_world)
+    completed = advance_until(paid_world, generation, "Completed")
+    stale = paid_world.log.generation(generation.id)
+    run(paid_world.advance(generation.id))  # another step charged it meanwhile
+    assert paid_world.log.generation(generation.id).stage == "Charged"
+
+    charged = run(paid_world.charge(generation.id, stale))
+
+    assert charged.stage == "Charged"
+    assert len(paid_world.ledger.entries) == 1
+    assert event_names(paid_world.log, generation.id).count("Charged") == 1
+    assert completed.stage == "Completed"
+
+
+def test_a_lent_copy_that_would_change_nothing_is_decided_again_from_the_store(world: World) -> None:
+    generation = world.request()
+    stale = world.log.generation(generation.id)
+    current = world.log.generation(generation.id)
+    current.attempt_submit()
+    world.log.save(current)
+    hand = InHand(world.log, stale)
+
+    def decision() -> Decided[str]:
+        return Decided(hand.generation(generation.id).stage)
+
+    assert run(world.log.decide(decision, hand)) == "SubmitAttempted"
