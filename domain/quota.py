@@ -5,6 +5,7 @@ Only one writer can append a given version, so two processes that reserve at onc
 
 from __future__ import annotations
 
+from copy import copy
 from decimal import Decimal
 from uuid import UUID, uuid5
 
@@ -42,6 +43,15 @@ class MonthlyQuota(Aggregate):
         self.period = period
         self.reservations: dict[str, Decimal] = {}
         self.settlements: dict[str, Decimal] = {}
+
+    def __deepcopy__(self, memo: dict[int, object]) -> MonthlyQuota:
+        # Ids, amounts and timestamps are immutable, so copying the containers copies the quota; deepcopy
+        # would walk every reservation and settlement of the month on every read from the cache.
+        copied = copy(self)
+        copied._pending_events = list(self._pending_events)
+        copied.reservations = dict(self.reservations)
+        copied.settlements = dict(self.settlements)
+        return copied
 
     @property
     def calls(self) -> int:

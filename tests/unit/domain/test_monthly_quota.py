@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -285,3 +286,29 @@ def test_replaying_a_quota_rebuilds_its_reservations_and_settlements() -> None:
     assert rebuilt.reserved == Decimal("0.10")
     assert rebuilt.spent == Decimal("0.15")
     assert rebuilt.calls == 2
+
+
+# --- copies -----------------------------------------------------------------------------------
+
+
+def test_a_copy_of_a_quota_changes_without_changing_the_original() -> None:
+    original = new_quota()
+    kept, settled = uuid4(), uuid4()
+    original.reserve(kept, Decimal("0.10"), UNLIMITED, SANDBOX)
+    original.reserve(settled, Decimal("0.20"), UNLIMITED, SANDBOX)
+    original.settle(settled, Decimal("0.20"))
+    original.collect_events()
+
+    copied = deepcopy(original)
+    copied.reserve(uuid4(), Decimal("0.30"), UNLIMITED, SANDBOX)
+    copied.release(kept)
+    copied.settle(uuid4(), Decimal("0.40"))
+
+    assert (original.reserved, original.spent, original.calls, original.version) == (
+        Decimal("0.10"), Decimal("0.20"), 2, 4,
+    )
+    assert original.collect_events() == []
+    assert [type(e).__name__ for e in copied.collect_events()] == ["Reserved", "Released", "Settled"]
+    assert (copied.reserved, copied.spent, copied.calls, copied.version) == (
+        Decimal("0.30"), Decimal("0.60"), 3, 7,
+    )
