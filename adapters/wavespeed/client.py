@@ -109,7 +109,11 @@ class WaveSpeedClient:
             self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_REQUESTS)
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s, connect=10.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+                # No more connections than requests let through the gate: httpx checks every pooled
+                # connection on each assignment.
+                limits=httpx.Limits(
+                    max_connections=MAX_IN_FLIGHT_REQUESTS, max_keepalive_connections=MAX_IN_FLIGHT_REQUESTS
+                ),
             )
         return self._http
 

@@ -66,7 +66,7 @@ async def main(base: str, key: str, count: int, out: Path) -> dict[str, int]:
     gate = asyncio.Semaphore(GATE)
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=10.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        limits=httpx.Limits(max_connections=GATE, max_keepalive_connections=GATE),
     ) as http:
         results = await asyncio.gather(
             *(generate(http, gate, base, key, number, out, counts) for number in range(count)), return_exceptions=True
