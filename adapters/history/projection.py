@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ class SqlHistoryView(TrackedProjection):
     event_types = GENERATION_EVENTS
     tables = (generation_history,)
 
-    def _apply_batch(self, connection: Connection, events: list[Any]) -> None:
+    def _apply_batch(self, connection: Connection, events: Iterable[Any]) -> None:
         # Each generation's last state in the batch is written once: one insert and a few updates per batch.
         new_rows: dict[UUID, dict[str, Any]] = {}
         changes: dict[UUID, dict[str, Any]] = {}

@@ -3,6 +3,7 @@ report, asset index. Caught up live or rebuilt from the first event, they hold t
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,9 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.exc import IntegrityError
 
+import adapters.persistence.tracked_projection as tracked_projection
 from adapters.history.projection import SqlHistoryView
 from adapters.persistence.tables import (
     asset_index,
@@ -27,7 +30,7 @@ from application.rebuild_projections import RebuildProjections, Rebuilt
 from domain.generation import VideoGeneration
 from domain.plan import Plan
 
-MARCH, APRIL = "2031-03", "2031-04"
+MARCH, APRIL, MAY = "2031-03", "2031-04", "2031-05"
 PLAN = Plan("test")
 
 
@@ -118,6 +121,72 @@ class Story:
         quota = self.log.quota("bo", APRIL)
         quota.settle(late.id, Decimal("0.500"))
         self.save(quota)
+
+
+def tell_a_busy_quarter(story: Story, numbers: range = range(40)) -> None:
+    """Three users over three months, saved in mixed groups: reservations charged, failed and released,
+    released then charged late, charged with no reservation at all, reserved again after a release, left waiting.
+
+    Amounts are written with different exponents ("0.1", "0.10") since the report keeps them as they come.
+    """
+    log, chance = story.log, random.Random(numbers.start)
+    for number in numbers:
+        user_id, period = chance.choice(("ana", "bo", "cy")), chance.choice((MARCH, APRIL, MAY))
+        quote, outcome = chance.choice(("0.1", "0.10", "0.250", "1")), chance.choice(
+            ("charged", "charged", "released", "late", "unreserved", "again", "waiting")
+        )
+        name = f"{user_id}-{number}-{outcome}"
+        if outcome == "unreserved":
+            story.generations[name] = generation = requested(user_id)
+            quota = log.quota(user_id, period)
+            quota.settle(generation.id, Decimal(quote))
+            story.save(generation, quota)
+            continue
+        generation = story.reserve(name, user_id, quote, period)
+        if outcome == "charged":
+            story.charge(generation, 1000 + number)
+        elif outcome in ("released", "late", "again"):
+            generation.fail(code="provider_failure", message="boom", provider_may_bill=outcome == "late")
+            quota = log.quota(user_id, period)
+            quota.release(generation.id)
+            story.save(generation, quota)
+            quota = log.quota(user_id, period)
+            if outcome == "late":
+                quota.settle(generation.id, Decimal(quote))
+            elif outcome == "again":
+                quota.reserve(generation.id, Decimal(quote) * 2, PLAN, "wavespeed/m")
+            story.save(quota)
+
+
+MonthFigures = tuple[int, Decimal, Decimal, dict[str, tuple[Decimal, bool]]]
+"""calls, spent, reserved, and each generation's part: its amount and whether it is settled"""
+
+
+def the_quotas_say(log: EventLog) -> dict[tuple[str, str], MonthFigures]:
+    """Each month as its quota aggregate counts it."""
+    said = {}
+    for user_id in ("ana", "bo", "cy"):
+        for period in (MARCH, APRIL, MAY):
+            quota = log.quota(user_id, period)
+            if quota.version == 0:
+                continue
+            parts = {key: (amount, False) for key, amount in quota.reservations.items()}
+            parts.update({key: (amount, True) for key, amount in quota.settlements.items()})
+            said[(user_id, period)] = (quota.calls, quota.spent, quota.reserved, parts)
+    return said
+
+
+def the_report_says(engine: Engine) -> dict[tuple[str, str], MonthFigures]:
+    with engine.connect() as connection:
+        months = connection.execute(select(usage_report)).all()
+        items = connection.execute(select(usage_report_items)).all()
+    return {
+        (month.user_id, month.period): (
+            month.calls, month.spent, month.reserved,
+            {item.generation_id: (item.amount, item.settled) for item in items if item.quota_id == month.quota_id},
+        )
+        for month in months
+    }
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -235,3 +304,77 @@ def test_a_user_id_is_never_matched_loosely(engine: Engine, event_log: EventLog)
         assert [asset.generation_id for asset in index.assets(user_id)] == [own]
         assert [month.user_id for month in report.months(user_id)] == [user_id]
     assert history.generation_ids("a", 10) == [] and index.assets("%") == [] and report.months("_na") == []
+
+
+@pytest.mark.parametrize("batch", [2, 3, 7, 5000])
+def test_rebuilding_in_batches_of_any_size_gives_the_rows_of_applying_one_event_at_a_time(
+    engine: Engine, event_log: EventLog, projections: list[TrackedProjection], monkeypatch: pytest.MonkeyPatch,
+    batch: int,
+) -> None:
+    """Batches fold their events in memory and write each table once; an event's effect may depend on rows an
+    earlier batch wrote (a settlement of a reservation, a video of a generation requested long before)."""
+
+    def catch_up_all() -> None:
+        for projection in projections:
+            projection.catch_up()
+
+    monkeypatch.setattr(tracked_projection, "BATCH", 1)
+    story = Story(event_log, after_each_save=catch_up_all)
+    tell_a_busy_quarter(story)
+    one_at_a_time = rows(engine)
+    assert the_report_says(engine) == the_quotas_say(event_log)
+    charged = {generation.id: generation.user_id for generation in story.generations.values() if generation.video}
+    with engine.connect() as connection:
+        assert dict(connection.execute(select(asset_index.c.generation_id, asset_index.c.user_id)).all()) == charged
+    assert len(one_at_a_time["usage_report"]) > 5 and len(charged) > 5
+
+    monkeypatch.setattr(tracked_projection, "BATCH", batch)
+    RebuildProjections(projections)()
+
+    assert rows(engine) == one_at_a_time
+
+
+def test_a_catch_up_in_big_batches_goes_on_from_rows_applied_one_event_at_a_time(
+    engine: Engine, event_log: EventLog, projections: list[TrackedProjection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story = Story(event_log)
+    monkeypatch.setattr(tracked_projection, "BATCH", 1)
+    tell_a_busy_quarter(story, range(0, 20))
+    for projection in projections:
+        projection.catch_up()
+
+    monkeypatch.setattr(tracked_projection, "BATCH", 50)
+    tell_a_busy_quarter(story, range(20, 40))
+    for projection in projections:
+        projection.catch_up()
+
+    assert the_report_says(engine) == the_quotas_say(event_log)
+    continued = rows(engine)
+    monkeypatch.setattr(tracked_projection, "BATCH", 1)
+    RebuildProjections(projections)()
+    assert rows(engine) == continued
+
+
+@pytest.mark.parametrize("released_after", [False, True])
+def test_a_log_that_reserves_a_generation_twice_stops_the_usage_report_where_it_was(
+    engine: Engine, event_log: EventLog, released_after: bool
+) -> None:
+    """The quota never does this; a log that does is refused, whether or not the second reservation is released
+    before the end of the batch, and the report keeps the rows and position it had."""
+    report = SqlUsageReport(engine, event_log)
+    generation_id = uuid4()
+    quota = event_log.quota("ana", APRIL)
+    quota.reserve(generation_id, Decimal("0.1"), PLAN, "wavespeed/m")
+    event_log.save(quota)
+    report.catch_up()
+    before, position = rows(engine), report.position()
+
+    quota = event_log.quota("ana", APRIL)
+    quota._reserve(generation_id=str(generation_id), amount=Decimal("0.2"))  # past the check reserve() makes
+    if released_after:
+        quota.release(generation_id)
+    event_log.save(quota)
+
+    with pytest.raises((IntegrityError, ValueError)):
+        report.catch_up()
+    assert rows(engine) == before and report.position() == position

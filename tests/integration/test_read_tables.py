@@ -447,7 +447,7 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
                 time.sleep(0.02)
 
     def hooked(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def select_notifications(*args: Any, **kwargs: Any) -> Any:
+        def notifications_after(*args: Any, **kwargs: Any) -> Any:
             found = real(*args, **kwargs)
             calls[name] += 1
             if name == "a" and calls["a"] == 1:
@@ -462,10 +462,10 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
                 a_done.wait(timeout=1.0)
             return found
 
-        return select_notifications
+        return notifications_after
 
-    monkeypatch.setattr(logs[0].recorder, "select_notifications", hooked("a", logs[0].recorder.select_notifications))
-    monkeypatch.setattr(logs[1].recorder, "select_notifications", hooked("b", logs[1].recorder.select_notifications))
+    monkeypatch.setattr(view_a, "_notifications_after", hooked("a", view_a._notifications_after))
+    monkeypatch.setattr(view_b, "_notifications_after", hooked("b", view_b._notifications_after))
 
     def run(view: SqlHistoryView, done: threading.Event | None) -> None:
         try:
