@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -267,13 +267,14 @@ class HistoryView(Protocol):
 class Leases(Protocol):
     """Who works on which generation for a while, so that N workers do not all poll every task.
 
-    A lease is a hint, not a lock: the event store's versions still decide every race. `acquire` takes a
-    free or expired lease (or one whose holder is known to be dead) and renews one already held.
+    A lease is a hint, not a lock: the event store's versions still decide every race. `acquire_many` takes
+    the free or expired leases (or those whose holder is known to be dead) among the ids, renews those
+    already held, and answers which ones the holder now holds; `release_many` gives up those it holds.
     """
 
-    def acquire(self, generation_id: UUID, holder: str, seconds: float) -> bool: ...
+    def acquire_many(self, generation_ids: Sequence[UUID], holder: str, seconds: float) -> set[UUID]: ...
 
-    def release(self, generation_id: UUID, holder: str) -> None: ...
+    def release_many(self, generation_ids: Sequence[UUID], holder: str) -> None: ...
 
 
 class RebuildableProjection(Protocol):

@@ -55,6 +55,7 @@ class Worker:
         self.report = WorkerReport()
         self._handling: dict[UUID, asyncio.Task[None]] = {}
         self._finished: set[UUID] = set()
+        self._releasing: list[UUID] = []
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
         try:
@@ -65,18 +66,33 @@ class Worker:
                 unfinished = [generation_id for generation_id in unfinished if generation_id not in self._finished]
                 if once and not unfinished and not self._handling:
                     break
-                for generation_id in unfinished:
-                    if len(self._handling) >= concurrency:
-                        break
-                    if generation_id in self._handling or generation_id in self._finished:
-                        continue
-                    if await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
-                        self._handling[generation_id] = asyncio.create_task(self._drive(generation_id, stop))
+                await self._release_finished()
+                await self._take_up(unfinished, concurrency, stop)
                 await self._wait(stop)
         finally:
             if self._handling:
                 await asyncio.gather(*self._handling.values(), return_exceptions=True)
+            await self._release_finished()
         return self.report
+
+    async def _take_up(self, unfinished: list[UUID], concurrency: int, stop: asyncio.Event) -> None:
+        """Leases as many of the unfinished generations as there is room for, a batch of leases at a time,
+        going further down the list past those that other workers hold."""
+        candidates = [generation_id for generation_id in unfinished if generation_id not in self._handling]
+        while candidates and len(self._handling) < concurrency:
+            room = concurrency - len(self._handling)
+            wanted, candidates = candidates[:room], candidates[room:]
+            held = await asyncio.to_thread(self.leases.acquire_many, wanted, self.holder, LEASE_S)
+            for generation_id in wanted:
+                if generation_id in held:
+                    self._handling[generation_id] = asyncio.create_task(self._drive(generation_id, stop))
+
+    async def _release_finished(self) -> None:
+        # Given back together once per scan: a lease is a hint, and one left behind by a crash here only
+        # expires (or is taken over at once from a dead holder on the same host).
+        done, self._releasing = self._releasing, []
+        if done:
+            await asyncio.to_thread(self.leases.release_many, done, self.holder)
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.create_task(stop.wait())]
@@ -115,14 +131,15 @@ class Worker:
                 if step.task is not None and step.task.state == TaskState.RUNNING:
                     await pause(stop, next(delays))
                     if time.monotonic() - renewed > LEASE_S / 3:
-                        if not await asyncio.to_thread(self.leases.acquire, generation_id, self.holder, LEASE_S):
+                        held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
+                        if generation_id not in held:
                             return
                         renewed = time.monotonic()
                 else:
                     delays = self.policy.poll_delays()
         finally:
             self._handling.pop(generation_id, None)
-            await asyncio.to_thread(self.leases.release, generation_id, self.holder)
+            self._releasing.append(generation_id)
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:

@@ -57,3 +57,17 @@ def test_a_released_lease_is_free_and_only_its_holder_can_release_it(database_ur
     assert not leases.acquire(generation_id, other, 30)
     leases.release(generation_id, holder)
     assert leases.acquire(generation_id, other, 30)
+
+
+def test_many_leases_are_taken_at_once_except_those_another_worker_holds(database_url: str) -> None:
+    leases = leases_on(database_url)
+    mine, theirs = new_holder(), new_holder()
+    ids = [uuid.uuid4() for _ in range(1200)]
+    assert leases.acquire_many(ids[:3], theirs, 30) == set(ids[:3])
+
+    held = leases.acquire_many(ids, mine, 30)
+
+    assert held == set(ids[3:])
+    assert leases.acquire_many(ids, mine, 30) == set(ids[3:]), "renewed by their holder"
+    leases.release_many(ids, mine)
+    assert leases.acquire_many(ids, theirs, 30) == set(ids)
