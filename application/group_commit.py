@@ -7,6 +7,7 @@ callers (a worker's generations, concurrent requests) share one transaction inst
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class GroupCommit:
         self.name = name
         self._queue: queue.SimpleQueue[Save | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._start = threading.Lock()
 
     async def wait(self, save: Save) -> Any:
@@ -60,33 +62,38 @@ class GroupCommit:
         return await save.waiter
 
     def submit(self, save: Save) -> Future[Any]:
-        if self._thread is None:
+        # A forked child inherits the queue but not the thread: it starts its own.
+        if self._thread is None or self._pid != os.getpid():
             with self._start:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name=f"{self.name}-commit", daemon=True)
+                if self._thread is None or self._pid != os.getpid():
+                    self._queue = queue.SimpleQueue()
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(
+                        target=self._run, args=(self._queue,), name=f"{self.name}-commit", daemon=True
+                    )
                     self._thread.start()
         self._queue.put(save)
         return save.answer
 
     def close(self) -> None:
         with self._start:
-            if self._thread is not None:
+            if self._thread is not None and self._pid == os.getpid():
                 self._queue.put(None)
                 self._thread.join()
                 self._thread = None
 
-    def _run(self) -> None:
+    def _run(self, saves: queue.SimpleQueue[Save | None]) -> None:
         waiting: list[Save] = []
         closing = False
         while not closing or waiting:
             if not waiting:
-                first = self._queue.get()
+                first = saves.get()
                 if first is None:
                     return
                 self._take(first, waiting)
             while True:
                 try:
-                    more = self._queue.get_nowait()
+                    more = saves.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -136,3 +137,20 @@ def test_closing_writes_what_was_already_submitted() -> None:
     commit.close()
 
     assert all(answer.done() and answer.result() == 1 for answer in answers)
+
+
+def test_a_forked_child_commits_on_a_thread_of_its_own() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.write, name="test")
+    assert commit.submit(save_of(Event(uuid4(), 1))).result(5) == 1
+
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code only
+        try:
+            os._exit(0 if commit.submit(save_of(Event(uuid4(), 1))).result(5) == 1 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    commit.close()
