@@ -37,7 +37,7 @@ class AdvanceGeneration:
         Every write is checked against the stored version, so a stale `known` costs a lost save, never a
         wrong step; after a failed step the caller passes no `known`.
         """
-        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
+        generation = self.events.generation(generation_id, known=known)
         if generation.stage in ("Validated", "SubmitAttempted"):
             return Tracked(await self.submit(generation_id, generation))
         if generation.stage == "Submitted":

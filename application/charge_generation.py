@@ -17,7 +17,7 @@ class ChargeGeneration:
         self.ledger = ledger
 
     async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
-        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
+        generation = self.events.generation(generation_id, known=known)
         if generation.stage != "Completed":
             return generation
         assert generation.quote is not None and generation.period is not None and generation.model

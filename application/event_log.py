@@ -56,10 +56,9 @@ class InHand:
 
     def generation(self, generation_id: UUID) -> VideoGeneration:
         known, self.known = self.known, None
-        self.lent = known is not None and known.id == generation_id
-        if known is not None and self.lent:
-            return known
-        return self.events.generation(generation_id)
+        generation = self.events.generation(generation_id, known=known)
+        self.lent = generation is known
+        return generation
 
 
 class EventLog(Application[UUID]):
@@ -115,7 +114,13 @@ class EventLog(Application[UUID]):
             start += len(save.events)
         return answers
 
-    def generation(self, generation_id: UUID, version: int | None = None) -> VideoGeneration:
+    def generation(
+        self, generation_id: UUID, version: int | None = None, known: VideoGeneration | None = None
+    ) -> VideoGeneration:
+        """`known`: a copy of the generation already in hand, returned as it is instead of a read (every save
+        is checked against the stored version, so a stale copy can only lose its save)."""
+        if known is not None and known.id == generation_id and version is None:
+            return known
         try:
             generation = self.repository.get(generation_id, version=version)
         except AggregateNotFoundError:

@@ -37,7 +37,7 @@ class SubmitGeneration:
         self.clock = clock
 
     async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
-        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
+        generation = self.events.generation(generation_id, known=known)
         if generation.stage == "SubmitAttempted":
             return await self._resolve(generation)
         if generation.stage != "Validated":

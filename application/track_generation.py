@@ -64,7 +64,7 @@ class TrackGeneration:
     ) -> Tracked:
         """`known` may be a copy already in hand: polling writes nothing, and every write is checked against the
         stored version (a stale copy loses its save and the step is decided again from the store)."""
-        generation = known if known is not None and known.id == generation_id else self.events.generation(generation_id)
+        generation = self.events.generation(generation_id, known=known)
         if generation.stage != "Submitted":
             return Tracked(generation)
         assert generation.task_id is not None and generation.deadline is not None

@@ -44,12 +44,6 @@ class SqlLeases:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def acquire(self, generation_id: UUID, holder: str, seconds: float) -> bool:
-        return generation_id in self.acquire_many([generation_id], holder, seconds)
-
-    def release(self, generation_id: UUID, holder: str) -> None:
-        self.release_many([generation_id], holder)
-
     def acquire_many(self, generation_ids: Sequence[UUID], holder: str, seconds: float) -> set[UUID]:
         wanted = sorted(set(generation_ids))
         if not wanted:

@@ -355,3 +355,40 @@ def test_the_psycopg_url_reaches_the_real_server(postgres_url: str, tmp_path: Pa
             assert connection.exec_driver_sql("select current_database()").scalar() == make_url(postgres_url).database
     finally:
         engine.dispose()
+
+
+def test_saves_made_together_share_transactions_and_one_that_conflicts_fails_alone(
+    database_url: str, open_log: Callable[..., EventLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log(database_url)
+    inserts: list[int] = []
+    insert_events = log.recorder.insert_events
+
+    def counted(stored_events: Any, **kwargs: Any) -> Any:
+        inserts.append(len(stored_events))
+        return insert_events(stored_events, **kwargs)
+
+    monkeypatch.setattr(log.recorder, "insert_events", counted)
+    plan = Plan("unlimited")
+    taken = log.quota("carol", PERIOD)
+    taken.reserve(uuid4(), Decimal("0.010"), plan, "m")
+    log.save(taken)
+    stale = MonthlyQuota(user_id="carol", period=PERIOD)  # its first version is already stored
+    stale.reserve(uuid4(), Decimal("0.020"), plan, "m")
+    together = [requested(f"user-{number}") for number in range(30)]
+    then = [requested(f"late-{number}") for number in range(10)]
+    inserts.clear()
+
+    async def save_all(generations: list[VideoGeneration], *others: Any) -> list[Any]:
+        saves = [log.commit(generation) for generation in generations] + [log.commit(other) for other in others]
+        return await asyncio.gather(*saves, return_exceptions=True)
+
+    assert not any(isinstance(result, BaseException) for result in asyncio.run(save_all(together)))
+    assert len(inserts) < len(together), f"{len(inserts)} transactions for {len(together)} saves"
+    results = asyncio.run(save_all(then, stale))
+
+    assert isinstance(results[-1], IntegrityError)
+    assert not any(isinstance(result, BaseException) for result in results[:-1])
+    reopened = open_log(database_url)
+    assert all(reopened.generation(generation.id).stage == "Requested" for generation in together + then)
+    assert list(reopened.quota("carol", PERIOD).reservations.values()) == [Decimal("0.010")]
