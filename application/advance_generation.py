@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from domain.generation import VideoGeneration
@@ -28,6 +29,10 @@ class AdvanceGeneration:
 
     def current(self, generation_id: UUID) -> VideoGeneration:
         return self.events.generation(generation_id)
+
+    def current_of(self, generation_ids: Sequence[UUID]) -> dict[UUID, VideoGeneration]:
+        """The generations among the ids that exist, read together."""
+        return self.events.generations(generation_ids)
 
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None

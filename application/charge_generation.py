@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.generation import VideoGeneration
+from domain.quota import quota_id
 from application.event_log import Decided, EventLog, InHand
 from application.ports import Charge, UsageLedger
 
@@ -42,8 +43,8 @@ class ChargeGeneration:
                 return Decided(current)
             current.charge(amount=amount, ledger_entry_id=entry_id)
             assert current.period is not None
-            quota = self.events.quota(current.user_id, current.period)
+            quota = self.events.quota(current.user_id, current.period, held=True)
             quota.settle(current.id, amount)
             return Decided(current, (current, quota))
 
-        return await self.events.decide(decision, hand)
+        return await self.events.decide(decision, hand, shared=(quota_id(generation.user_id, generation.period),))

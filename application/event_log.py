@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 from weakref import WeakValueDictionary
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from copy import deepcopy
+
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, ProcessingEvent, project_aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
@@ -24,12 +26,14 @@ from domain.errors import NotFound
 from domain.generation import GENERATION_EVENTS, VideoGeneration
 from domain.quota import MonthlyQuota, quota_id
 from application.group_commit import GroupCommit, Save
+from application.ports import ManyAggregateReads
 
 log = logging.getLogger("videogen")
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 20
 READ_BATCH = 500
+HELD_QUOTAS = 1000
 GENERATION_TOPICS = tuple(get_topic(cls) for cls in GENERATION_EVENTS)
 
 
@@ -73,6 +77,7 @@ class EventLog(Application[UUID]):
         self._group_commit = GroupCommit(self._write, name=self.name)
         # Held only while contended, so a lock never outlives its waiters (nor the event loop it serves).
         self._turns: WeakValueDictionary[UUID, asyncio.Lock] = WeakValueDictionary()
+        self._held_quotas: LRUCache[UUID, MonthlyQuota] = LRUCache(maxsize=HELD_QUOTAS)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
         if kwargs:
@@ -103,6 +108,7 @@ class EventLog(Application[UUID]):
             processing.events += save.events
             processing.aggregates.update(save.aggregates)
         recordings = self._record(processing)
+        self._hold_quotas(processing.aggregates.values())
         try:
             self._take_snapshots(processing)
         except Exception:  # noqa: BLE001 - the events are stored; a snapshot is only a shortcut for reads
@@ -129,6 +135,28 @@ class EventLog(Application[UUID]):
             raise NotFound(f"no generation {generation_id}", field="generation_id")
         return generation
 
+    def generations(self, generation_ids: Sequence[UUID]) -> dict[UUID, VideoGeneration]:
+        """The generations among the ids that exist, read together where the recorder can (READ_BATCH per
+        query). Generations are never snapshotted, so their events are the whole of them."""
+        if VideoGeneration in self.snapshotting_intervals or not isinstance(self.recorder, ManyAggregateReads):
+            return {generation.id: generation for generation in map(self._generation_or_none, generation_ids) if generation}
+        found: dict[UUID, VideoGeneration] = {}
+        for start in range(0, len(generation_ids), READ_BATCH):
+            histories: dict[UUID, list[Any]] = {}
+            for stored in self.recorder.select_events_of(generation_ids[start : start + READ_BATCH]):
+                histories.setdefault(stored.originator_id, []).append(self.mapper.to_domain_event(stored))
+            for generation_id, history in histories.items():
+                generation = project_aggregate(None, history)
+                if isinstance(generation, VideoGeneration):
+                    found[generation_id] = generation
+        return found
+
+    def _generation_or_none(self, generation_id: UUID) -> VideoGeneration | None:
+        try:
+            return self.generation(generation_id)
+        except NotFound:
+            return None
+
     def has_generation(self, generation_id: UUID) -> bool:
         try:
             self.generation(generation_id)
@@ -149,7 +177,15 @@ class EventLog(Application[UUID]):
                 return
             position = notifications[-1].id
 
-    def quota(self, user_id: str, period: str) -> MonthlyQuota:
+    def quota(self, user_id: str, period: str, *, held: bool = False) -> MonthlyQuota:
+        """`held`: the copy this process saved last, if it has one, instead of a read. Only for a decision
+        that changes the quota whatever the copy holds (a settlement): its save is checked against the stored
+        version, and `decide` forgets a copy that lost a race."""
+        if held:
+            try:
+                return deepcopy(self._held_quotas.get(quota_id(user_id, period)))
+            except KeyError:
+                pass
         try:
             quota = self.repository.get(quota_id(user_id, period))
         except AggregateNotFoundError:
@@ -157,18 +193,25 @@ class EventLog(Application[UUID]):
         assert isinstance(quota, MonthlyQuota)
         return quota
 
-    async def decide(self, decision: Callable[[], Decided[T]], hand: InHand | None = None) -> T:
+    async def decide(
+        self, decision: Callable[[], Decided[T]], hand: InHand | None = None, shared: Collection[UUID] = ()
+    ) -> T:
         """Runs a read-decide-save step again from fresh reads while another writer wins the race.
 
         The decision reads aggregates and changes them; what it changed is saved at once. A version taken
         by another writer raises IntegrityError and nothing of that attempt is kept. After a lost race the
         step takes its turn on the aggregates it changed, so that the steps of one process that contend for
-        one aggregate (a busy user's quota) decide one after another instead of all losing again.
+        one aggregate (a busy user's quota) decide one after another instead of all losing again. A step holds
+        the turns on what it changed while its save is written, so that within one process only a writer of
+        another process can make it lose. `shared`: aggregates that other steps of this process may change at
+        the same time (a user's quota), whose turns are taken before the first decision, so it is made once.
         """
         attempts = 1
         turns = AsyncExitStack()
         held: set[UUID] = set()
         try:
+            if shared:
+                held = await self._take_turns(turns, set(shared))
             while True:
                 decided = decision()
                 if hand is not None and hand.lent:
@@ -176,21 +219,48 @@ class EventLog(Application[UUID]):
                     if not decided.changed:
                         continue
                 changed = {aggregate.id for aggregate in decided.changed}
-                queued = {aggregate_id for aggregate_id in changed - held if aggregate_id in self._turns}
-                if queued:  # others already take turns there: a save now would only lose
-                    held = await self._take_turns(turns, held | queued)
+                fresh = changed - held
+                if any(aggregate_id in self._turns for aggregate_id in fresh):
+                    held = await self._take_turns(turns, held | changed)
                     continue
+                for aggregate_id in fresh:
+                    # Nobody holds or waits for these turns, so taking them never waits and the decision
+                    # still stands; a step that comes to the same aggregates meanwhile waits for this save.
+                    await turns.enter_async_context(self._turn(aggregate_id))
+                held |= fresh
                 try:
                     if decided.changed:
                         await self.commit(*decided.changed)
                     return decided.result
                 except IntegrityError:
+                    self._forget_stale_quotas(decided.changed)
                     if attempts == SAVE_ATTEMPTS:
                         raise
                     attempts += 1
                 held = await self._take_turns(turns, held | changed)
         finally:
             await turns.aclose()
+
+    def _hold_quotas(self, saved: Any) -> None:
+        for aggregate in saved:
+            if isinstance(aggregate, MonthlyQuota):
+                try:
+                    newer = self._held_quotas.get(aggregate.id).version > aggregate.version
+                except KeyError:
+                    newer = False
+                if not newer:
+                    self._held_quotas.put(aggregate.id, deepcopy(aggregate))
+
+    def _forget_stale_quotas(self, lost: tuple[Any, ...]) -> None:
+        # A held copy older than the version that just lost was overtaken by another process; one as new
+        # was saved by this process meanwhile, and is the copy to decide on next.
+        for aggregate in lost:
+            if isinstance(aggregate, MonthlyQuota):
+                try:
+                    if self._held_quotas.get(aggregate.id).version < aggregate.version:
+                        self._held_quotas.get(aggregate.id, evict=True)
+                except KeyError:
+                    pass
 
     async def _take_turns(self, turns: AsyncExitStack, wanted: set[UUID]) -> set[UUID]:
         # All at once in one order, so that two steps never wait for each other's turns.

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from domain.plan import Plan
 
@@ -291,3 +293,12 @@ class RebuildableProjection(Protocol):
     def catch_up(self) -> None: ...
 
     def position(self) -> int: ...
+
+
+@runtime_checkable
+class ManyAggregateReads(Protocol):
+    """An event recorder that also reads the events of many aggregates at once (one query, not one each)."""
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of the given aggregates, each aggregate's in the order of its versions."""
+        ...

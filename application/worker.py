@@ -22,6 +22,8 @@ log = logging.getLogger("videogen.worker")
 
 LEASE_S = 30.0
 IDLE_SCAN_S = 0.5
+# A scan reads every unfinished id: when steps finish by the hundred, one scan takes up the room they left.
+SCAN_GAP_S = 0.2
 
 
 @dataclass
@@ -58,8 +60,11 @@ class Worker:
         self._releasing: list[UUID] = []
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
+        scanned = -SCAN_GAP_S
         try:
             while not stop.is_set():
+                await pause(stop, scanned + SCAN_GAP_S - time.monotonic())
+                scanned = time.monotonic()
                 await asyncio.to_thread(self.history.catch_up)
                 unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4)
                 self._finished &= set(unfinished)
@@ -83,9 +88,13 @@ class Worker:
             room = concurrency - len(self._handling)
             wanted, candidates = candidates[:room], candidates[room:]
             held = await asyncio.to_thread(self.leases.acquire_many, wanted, self.holder, LEASE_S)
-            for generation_id in wanted:
-                if generation_id in held:
-                    self._handling[generation_id] = asyncio.create_task(self._drive(generation_id, stop))
+            taken = [generation_id for generation_id in wanted if generation_id in held]
+            # Read after the leases are ours: a generation another worker finished meanwhile is left alone.
+            read = await asyncio.to_thread(self.advance.current_of, taken) if taken else {}
+            for generation_id in taken:
+                self._handling[generation_id] = asyncio.create_task(
+                    self._drive(generation_id, stop, read.get(generation_id))
+                )
 
     async def _release_finished(self) -> None:
         # Given back together once per scan: a lease is a hint, and one left behind by a crash here only
@@ -102,12 +111,12 @@ class Worker:
         for waiter in pending:
             waiter.cancel()
 
-    async def _drive(self, generation_id: UUID, stop: asyncio.Event) -> None:
+    async def _drive(self, generation_id: UUID, stop: asyncio.Event, known: VideoGeneration | None) -> None:
         delays = self.policy.poll_delays()
         renewed = time.monotonic()
         try:
-            # Read after the lease is ours: a generation another worker finished meanwhile is left alone.
-            known: VideoGeneration | None = await asyncio.to_thread(self.advance.current, generation_id)
+            if known is None:
+                known = await asyncio.to_thread(self.advance.current, generation_id)
             if known.is_finished:
                 self._finished.add(generation_id)
                 return
@@ -144,6 +153,8 @@ class Worker:
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Sleeps, but wakes at once when the worker is asked to stop."""
+    if seconds <= 0:
+        return
     try:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:

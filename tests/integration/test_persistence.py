@@ -141,6 +141,25 @@ def test_a_generation_with_all_its_events_reads_back_equal_from_a_new_event_log(
     ]
 
 
+def test_generations_read_together_equal_the_same_generations_read_one_by_one(
+    database_url: str, tmp_path: Path, open_log: Callable[..., EventLog]
+) -> None:
+    writer = open_log(database_url, cipher_key=AESCipher.create_key(16), compress=True)
+    charged, just_requested = charged_generation(), requested(user_id="bob")
+    writer.save(charged, just_requested)
+    missing = uuid4()
+    reader = open_log(database_url, cipher_key=writer.env["CIPHER_KEY"], compress=True)
+
+    together = reader.generations([just_requested.id, missing, charged.id])
+
+    assert set(together) == {charged.id, just_requested.id}
+    for generation_id, generation in together.items():
+        alone = reader.generation(generation_id)
+        assert (generation.version, generation.stage) == (alone.version, alone.stage)
+        assert state(generation) == state(alone)
+    assert together[charged.id].stage == "Charged" and together[just_requested.id].stage == "Requested"
+
+
 def test_the_events_are_kept_in_tables_named_after_the_log_not_the_class(
     database_url: str, tmp_path: Path, open_log: Callable[..., EventLog]
 ) -> None:
@@ -214,6 +233,37 @@ def test_the_loser_of_a_quota_race_fails_and_its_retry_through_decide_sees_the_w
         str(won): Decimal("0.060"), str(third): Decimal("0.005"), str(lost): Decimal("0.070"),
     }
     assert str(reloaded.reserved) == "0.135"
+
+
+def test_a_settlement_decided_on_a_held_quota_that_another_process_overtook_is_decided_again_from_the_store(
+    database_url: str, tmp_path: Path, open_log: Callable[..., EventLog]
+) -> None:
+    worker, api = open_log(database_url), open_log(database_url)
+    plan = Plan("test", calls_limit=10, dollars_limit=Decimal("10"))
+    charged, requested_later = uuid4(), uuid4()
+    quota = worker.quota("dora", PERIOD)
+    quota.reserve(charged, Decimal("0.060"), plan, "m")
+    worker.save(quota)  # the worker now holds version 2
+
+    theirs = api.quota("dora", PERIOD)
+    theirs.reserve(requested_later, Decimal("0.010"), plan, "m")
+    api.save(theirs)  # version 3, unknown to the worker's held copy
+
+    seen: list[int] = []
+
+    def settlement() -> Decided[MonthlyQuota]:
+        held = worker.quota("dora", PERIOD, held=True)
+        seen.append(held.version)
+        held.settle(charged, Decimal("0.060"))
+        return Decided(held, (held,))
+
+    asyncio.run(worker.decide(settlement))
+
+    assert seen == [2, 3]
+    reloaded = open_log(database_url).quota("dora", PERIOD)
+    assert reloaded.settlements == {str(charged): Decimal("0.060")}
+    assert reloaded.reservations == {str(requested_later): Decimal("0.010")}
+    assert worker.quota("dora", PERIOD, held=True).version == reloaded.version == 4
 
 
 def test_a_quota_race_cannot_pass_a_one_call_plan_twice(

@@ -67,3 +67,54 @@ def test_a_step_that_always_loses_gives_up_after_its_attempts() -> None:
     with pytest.raises(IntegrityError):
         asyncio.run(log.decide(always_behind))
     assert len(attempts) == SAVE_ATTEMPTS
+
+
+def settlements_of_held_quota(log: EventLog, reserved: list[str], attempts: list[int]) -> Decided[MonthlyQuota]:
+    quota = log.quota("ana", PERIOD, held=True)
+    attempts.append(quota.version)
+    quota.settle(next(iter(set(reserved) - set(quota.settlements))), Decimal("0.010"))  # type: ignore[arg-type]
+    return Decided(quota, (quota,))
+
+
+class SaveCountingLog(EventLog):
+    lost = 0
+
+    async def commit(self, *objs: object) -> list[object]:
+        try:
+            return await super().commit(*objs)
+        except IntegrityError:
+            self.lost += 1
+            raise
+
+
+def test_settlements_on_the_held_quota_of_one_process_all_land_without_losing_a_race() -> None:
+    log = SaveCountingLog(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    reserved = [str(uuid4()) for _ in range(3 * SAVE_ATTEMPTS)]
+    quota = log.quota("ana", PERIOD)
+    for generation_id in reserved:
+        quota._reserve(generation_id=generation_id, amount=Decimal("0.010"))
+    log.save(quota)
+    attempts: list[int] = []
+
+    async def all_at_once() -> None:
+        await asyncio.gather(
+            *(log.decide(lambda: settlements_of_held_quota(log, reserved, attempts)) for _ in reserved)
+        )
+
+    asyncio.run(all_at_once())
+
+    stored = log.quota("ana", PERIOD)
+    assert set(stored.settlements) == set(reserved) and not stored.reservations
+    assert log.quota("ana", PERIOD, held=True).version == stored.version
+    assert log.lost == 0, "within one process, steps on one quota take turns instead of racing"
+    assert len(attempts) < 2 * len(reserved)
+
+
+def test_a_held_quota_is_lent_as_a_copy() -> None:
+    log = in_memory_log()
+    asyncio.run(log.decide(lambda: reservation(log)))
+
+    lent = log.quota("ana", PERIOD, held=True)
+    lent.reserve(uuid4(), Decimal("5"), UNLIMITED, "m")
+
+    assert log.quota("ana", PERIOD, held=True).reserved == Decimal("0.010")
