@@ -60,7 +60,8 @@ class SqlAssetLibrary:
         }
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(content_assets).values(**row))
+                # Values as parameters, not in the statement: its compiled form is cached and reused.
+                connection.execute(insert(content_assets), row)
         except IntegrityError:
             existing = self.for_generation(asset.generation_id)
             if existing is None:

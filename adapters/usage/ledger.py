@@ -28,17 +28,18 @@ class SqlUsageLedger:
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    insert(usage_ledger).values(
-                        entry_id=entry_id,
-                        generation_id=charge.generation_id,
-                        user_id=charge.user_id,
-                        period=charge.period,
-                        provider=charge.provider,
-                        model=charge.model,
-                        amount=charge.amount,
-                        seconds=charge.seconds,
-                        created_at=datetime.now(timezone.utc),
-                    )
+                    insert(usage_ledger),
+                    {
+                        "entry_id": entry_id,
+                        "generation_id": charge.generation_id,
+                        "user_id": charge.user_id,
+                        "period": charge.period,
+                        "provider": charge.provider,
+                        "model": charge.model,
+                        "amount": charge.amount,
+                        "seconds": charge.seconds,
+                        "created_at": datetime.now(timezone.utc),
+                    },
                 )
         except IntegrityError:
             if self.entry_for(charge.generation_id) is None:
