@@ -28,6 +28,7 @@ from application.ports import Progress as ProgressCallback
 from application.requests import DEFAULT_USER, parse_request
 from application.views import GenerationView
 from adapters.cli.audit import audit_app, keygen, projections_app
+from adapters.cli.collector import settle_for_a_long_run
 from adapters.cli.serve import serve
 from adapters.container import Container
 from adapters.presentation import (
@@ -242,6 +243,7 @@ def worker(
     """Advance every unfinished generation until stopped (SIGTERM finishes the step in hand, then exits)."""
     services = container()
     services.storage().sweep_partial()
+    settle_for_a_long_run()
 
     def finished(generation_id: UUID, status: str) -> None:
         err.print(f"{status} {generation_id}", highlight=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.cli.collector import settle_for_a_long_run
 from adapters.container import Container
 
 EXIT_REFUSED = 2
@@ -33,4 +34,5 @@ def serve(
     services = Container()
     services.storage().sweep_partial()
     app = create_app(services, concurrency=concurrency)
+    settle_for_a_long_run()
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")

@@ -1,0 +1,21 @@
+"""Garbage-collector settings for the long-running commands (worker, serve): entrypoint ring, stdlib only."""
+
+from __future__ import annotations
+
+import gc
+
+YOUNG_COLLECTION_EVERY = 10_000
+
+
+def settle_for_a_long_run() -> None:
+    """Keeps what start-up built (modules, classes, the wired services) out of every later collection, and
+    collects the young generation every YOUNG_COLLECTION_EVERY allocations instead of 700.
+
+    A worker with a thousand generations in flight allocates mostly short-lived request and event objects;
+    with the defaults the collector walked them, and everything start-up made, often enough to cost about a
+    tenth of the worker's CPU in B2. Reference cycles are still collected, only in bigger, rarer sweeps.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, oldest)

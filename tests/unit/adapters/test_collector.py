@@ -1,0 +1,30 @@
+"""The long-running commands' collector settings: start-up objects frozen, young collections rarer."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.cli.collector import YOUNG_COLLECTION_EVERY, settle_for_a_long_run
+
+
+@pytest.fixture
+def restored_collector() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_a_settled_process_keeps_its_start_up_objects_out_of_collections_and_collects_young_ones_less_often(
+    restored_collector: None,
+) -> None:
+    made_at_start_up = [[index] for index in range(1000)]
+
+    settle_for_a_long_run()
+
+    assert gc.get_freeze_count() >= len(made_at_start_up)
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY
+    assert gc.isenabled()
