@@ -201,10 +201,10 @@ class EventLog(Application[UUID]):
         The decision reads aggregates and changes them; what it changed is saved at once. A version taken
         by another writer raises IntegrityError and nothing of that attempt is kept. After a lost race the
         step takes its turn on the aggregates it changed, so that the steps of one process that contend for
-        one aggregate (a busy user's quota) decide one after another instead of all losing again. A step holds
-        the turns on what it changed while its save is written, so that within one process only a writer of
-        another process can make it lose. `shared`: aggregates that other steps of this process may change at
-        the same time (a user's quota), whose turns are taken before the first decision, so it is made once.
+        one aggregate (a busy user's quota) decide one after another instead of all losing again. `shared`:
+        aggregates that other steps of this process may change at the same time (a user's quota); their turns
+        are taken before the first decision and held until its save is written, so that within this process
+        such steps never lose a race to each other and each decision is made once.
         """
         attempts = 1
         turns = AsyncExitStack()
@@ -219,15 +219,10 @@ class EventLog(Application[UUID]):
                     if not decided.changed:
                         continue
                 changed = {aggregate.id for aggregate in decided.changed}
-                fresh = changed - held
-                if any(aggregate_id in self._turns for aggregate_id in fresh):
-                    held = await self._take_turns(turns, held | changed)
+                queued = {aggregate_id for aggregate_id in changed - held if aggregate_id in self._turns}
+                if queued:  # others already take turns there: a save now would only lose
+                    held = await self._take_turns(turns, held | queued)
                     continue
-                for aggregate_id in fresh:
-                    # Nobody holds or waits for these turns, so taking them never waits and the decision
-                    # still stands; a step that comes to the same aggregates meanwhile waits for this save.
-                    await turns.enter_async_context(self._turn(aggregate_id))
-                held |= fresh
                 try:
                     if decided.changed:
                         await self.commit(*decided.changed)
