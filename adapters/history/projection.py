@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.generation import GENERATION_EVENTS, VideoGeneration
 from adapters.persistence.tables import generation_history
-from adapters.persistence.tracked_projection import TrackedProjection
+from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
 FINISHED_STAGES = ("Charged", "Rejected", "Failed", "Cancelled")
 
@@ -20,28 +20,34 @@ class SqlHistoryView(TrackedProjection):
     event_types = GENERATION_EVENTS
     tables = (generation_history,)
 
-    def _apply_batch(self, connection: Connection, events: Iterable[Any]) -> None:
+    def _apply_batch(self, connection: Connection, batch: Sequence[LoggedEvent]) -> None:
         # Each generation's last state in the batch is written once: one insert and a few updates per batch.
+        # The stage is the event's class; only Requested, Validated and Submitted carry a field the history
+        # keeps, so only their payloads are decoded.
         new_rows: dict[UUID, dict[str, Any]] = {}
         changes: dict[UUID, dict[str, Any]] = {}
-        for event in events:
-            generation_id = event.originator_id
-            if isinstance(event, VideoGeneration.Requested):
+        for logged in batch:
+            generation_id, event_type = logged.originator_id, logged.type
+            if issubclass(event_type, VideoGeneration.Requested):
+                requested = logged.decode()
                 new_rows[generation_id] = {
                     "generation_id": generation_id,
-                    "user_id": event.user_id,
-                    "created_at": event.timestamp,
+                    "user_id": requested.user_id,
+                    "created_at": requested.timestamp,
                     "stage": "Requested",
-                    "provider": event.provider,
+                    "provider": requested.provider,
                     "task_id": None,
                 }
                 continue
-            change: dict[str, Any] = {"stage": type(event).__name__}
-            if isinstance(event, VideoGeneration.Validated) and event.provider is not None:
-                change["provider"] = event.provider
-            if isinstance(event, VideoGeneration.Submitted):
-                change["task_id"] = event.task_id
-            (new_rows.get(generation_id) or changes.setdefault(generation_id, {})).update(change)
+            # The row itself when the batch requested the generation, else the change to its stored row.
+            latest = new_rows.get(generation_id) or changes.setdefault(generation_id, {})
+            latest["stage"] = event_type.__name__
+            if issubclass(event_type, VideoGeneration.Validated):
+                provider = logged.decode().provider
+                if provider is not None:
+                    latest["provider"] = provider
+            elif issubclass(event_type, VideoGeneration.Submitted):
+                latest["task_id"] = logged.decode().task_id
         if new_rows:
             connection.execute(insert(generation_history), list(new_rows.values()))
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}

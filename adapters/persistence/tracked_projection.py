@@ -6,14 +6,19 @@ dropped and rebuilt from the log. Each projection names the events it reads and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, ClassVar
+import gc
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, cast
+from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from application.event_log import EventLog
 from adapters.persistence.tables import projection_positions
@@ -23,8 +28,70 @@ from adapters.persistence.tables import projection_positions
 BATCH = 5000
 
 
+class LoggedEvent:
+    """An event of the log as a projection reads it: its position, originator and class at once, its payload only
+    when decoded, by the log's mapper (decrypted, decompressed and upcast to today's class_version, like any event
+    read from the store).
+
+    Many events tell a projection all it needs by their class alone; their payloads are never decoded.
+    """
+
+    __slots__ = ("id", "originator_id", "originator_version", "type", "topic", "state", "_mapper")
+
+    def __init__(
+        self, id_: int, originator_id: UUID, originator_version: int, type_: type, topic: str, state: bytes,
+        mapper: Mapper[UUID],
+    ) -> None:
+        self.id = id_
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.type = type_
+        self.topic = topic
+        self.state = state
+        self._mapper = mapper
+
+    def decode(self) -> Any:
+        """The domain event, decoded anew on each call (kept by no one, so a batch holds no decoded payloads)."""
+        # The mapper reads a stored event's four fields, which this has under the same names: building a
+        # StoredEvent (a frozen dataclass) for each decode would cost a tenth of the decode.
+        return self._mapper.to_domain_event(cast(StoredEvent, self))
+
+
+class _CollectorPause:
+    """Automatic garbage collection off while any batch of the process is being applied.
+
+    A batch holds its events and the rows it will write until its transaction ends, and frees its decoded
+    payloads by reference counting as it goes: a collection in between finds no garbage, yet the batch's
+    survivors make one full collection after another, each a walk of the whole heap (measured: a fifth of a
+    rebuild). Collection resumes when the last batch in progress ends, and then frees any cycle left meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches = 0
+        self._resume = False
+
+    @contextmanager
+    def during_batch(self) -> Iterator[None]:
+        with self._lock:
+            if self._batches == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._batches += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batches -= 1
+                if self._batches == 0 and self._resume:
+                    gc.enable()
+
+
+_collector = _CollectorPause()
+
+
 class TrackedProjection:
-    """Subclasses set `name`, `event_types` and `tables`, and apply events in `_apply` (or `_apply_batch`).
+    """Subclasses set `name`, `event_types` and `tables`, and apply each batch of events in `_apply_batch`.
 
     Events are applied in log order, each exactly once, in batches of at most BATCH; a batch and the position
     after it are committed together.
@@ -38,6 +105,8 @@ class TrackedProjection:
         self.engine = engine
         self.events = events
         self.topics = [get_topic(cls) for cls in self.event_types]
+        # The log is read by these topics, so each row's topic is one of them: its class is known without a lookup.
+        self.type_of_topic = {get_topic(cls): cls for cls in self.event_types}
         recorder = events.recorder
         if not isinstance(recorder, SQLAlchemyApplicationRecorder):
             raise TypeError(f"a tracked projection reads the log's SQL table, not a {type(recorder).__name__}")
@@ -63,43 +132,52 @@ class TrackedProjection:
             ).scalar_one_or_none()
         return found or 0
 
-    def _apply(self, connection: Connection, event: Any) -> None:
+    def _apply_batch(self, connection: Connection, batch: Sequence[LoggedEvent]) -> None:
+        """Applies a batch of events in log order, decoding only those whose payload it needs."""
         raise NotImplementedError
-
-    def _apply_batch(self, connection: Connection, events: Iterable[Any]) -> None:
-        """Applies a batch in log order; a projection may override it to write the batch at once."""
-        for event in events:
-            self._apply(connection, event)
 
     def _catch_up_batch(self) -> int:
         with self.engine.begin() as connection:
-            position = self._lock_position(connection)
-            notifications = self._notifications_after(connection, position)
-            to_domain_event = self.events.mapper.to_domain_event
-            self._apply_batch(connection, map(to_domain_event, notifications))
-            if notifications:
-                connection.execute(
-                    update(projection_positions)
-                    .where(projection_positions.c.name == self.name)
-                    .values(notification_id=notifications[-1].id)
-                )
-        return len(notifications)
+            position = self._lock_position(connection)  # (may wait for another process: not in the pause)
+            with _collector.during_batch():
+                batch = self._notifications_after(connection, position)
+                self._apply_batch(connection, batch)
+                if batch:
+                    connection.execute(
+                        update(projection_positions)
+                        .where(projection_positions.c.name == self.name)
+                        .values(notification_id=batch[-1].id)
+                    )
+        return len(batch)
 
-    def _notifications_after(self, connection: Connection, position: int) -> list[Notification]:
+    def _notifications_after(self, connection: Connection, position: int) -> list[LoggedEvent]:
         # The recorder's select_notifications would give the same rows, but through the ORM (an identity map
         # and instance state per row cost several times the query) and on a connection of its own; here the
         # log's own table is read with Core, inside the transaction that moves the position.
         columns = self.log_table.c
         rows = connection.execute(
-            select(columns.id, columns.originator_id, columns.originator_version, columns.topic, columns.state)
+            select(
+                columns.id, type_coerce(columns.originator_id, NullType), columns.originator_version, columns.topic,
+                columns.state,
+            )
             .where(columns.id > position, columns.topic.in_(self.topics))
             .order_by(columns.id)
             .limit(BATCH)
-        )
+        ).all()
+        originator_ids = self._originator_ids(connection, {row[1] for row in rows})
+        type_of_topic, mapper = self.type_of_topic, self.events.mapper
         return [
-            Notification(id=id_, originator_id=originator_id, originator_version=version, topic=topic, state=state)
-            for id_, originator_id, version, topic, state in rows
+            LoggedEvent(id_, originator_ids[raw_id], version, type_of_topic[topic], topic, state, mapper)
+            for id_, raw_id, version, topic, state in rows
         ]
+
+    def _originator_ids(self, connection: Connection, stored_ids: set[Any]) -> dict[Any, UUID]:
+        # The log column's own conversion, made once per originator of a batch rather than once per event:
+        # making a UUID of 16 bytes (SQLite) costs as much as reading the row, and an aggregate has many events.
+        convert = self.log_table.c.originator_id.type.result_processor(connection.dialect, None)
+        if convert is None:
+            return {stored: stored for stored in stored_ids}
+        return {stored: convert(stored) for stored in stored_ids}
 
     def _lock_position(self, connection: Connection) -> int:
         # Writing first takes SQLite's write lock (and PostgreSQL's row lock) before reading the position.

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from domain.generation import VideoGeneration
 from adapters.persistence.tables import asset_index
-from adapters.persistence.tracked_projection import TrackedProjection
+from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
 
 @dataclass(frozen=True)
@@ -46,36 +45,48 @@ class SqlAssetIndex(TrackedProjection):
         with self.engine.connect() as connection:
             return [IndexedAsset(*row) for row in connection.execute(query)]
 
-    def _apply_batch(self, connection: Connection, events: Iterable[Any]) -> None:
-        rows = [
-            {
-                "generation_id": event.originator_id,
-                "asset_id": event.asset_id,
-                "storage_key": event.storage_key,
-                "sha256": event.sha256,
-                "bytes": event.bytes,
-                "completed_at": event.timestamp,
-            }
-            for event in events
-        ]
-        if not rows:
+    def _apply_batch(self, connection: Connection, batch: Sequence[LoggedEvent]) -> None:
+        if not batch:
             return
-        owners = self._owners(connection, {row["generation_id"] for row in rows})
-        for row in rows:
-            row["user_id"] = owners[row["generation_id"]]
+        owners = self._owners(connection, batch)
+        rows = []
+        for logged in batch:
+            completed = logged.decode()
+            rows.append(
+                {
+                    "generation_id": logged.originator_id,
+                    "asset_id": completed.asset_id,
+                    "user_id": owners[logged.id],
+                    "storage_key": completed.storage_key,
+                    "sha256": completed.sha256,
+                    "bytes": completed.bytes,
+                    "completed_at": completed.timestamp,
+                }
+            )
         connection.execute(insert(asset_index), rows)
 
-    def _owners(self, connection: Connection, generation_ids: set[UUID]) -> dict[UUID, str]:
-        # `Completed` does not repeat the owner: it is in the generation's first event, read here for the whole
-        # batch at once (and decoded by the log's mapper, like every event a projection reads).
-        columns = self.log_table.c
-        query = select(columns.originator_id, columns.originator_version, columns.topic, columns.state).where(
-            columns.originator_id.in_(list(generation_ids)),
-            columns.originator_version == VideoGeneration.INITIAL_VERSION,
+    def _owners(self, connection: Connection, batch: Sequence[LoggedEvent]) -> dict[int, str]:
+        """The owner of each generation completed in the batch, by the notification id of its `Completed`.
+
+        `Completed` does not repeat the owner: it is in the generation's first event, read here for the whole
+        batch in one query (the log joined to itself, rather than sent a list of the batch's ids) and decoded
+        by the log's mapper, like every event a projection reads.
+        """
+        completed, requested = self.log_table.alias("completed"), self.log_table.alias("requested")
+        query = (
+            select(completed.c.id, requested.c.originator_version, requested.c.topic, requested.c.state)
+            .join_from(
+                completed,
+                requested,
+                (requested.c.originator_id == completed.c.originator_id)
+                & (requested.c.originator_version == VideoGeneration.INITIAL_VERSION),
+            )
+            .where(completed.c.id.between(batch[0].id, batch[-1].id), completed.c.topic.in_(self.topics))
         )
+        generation_of = {logged.id: logged.originator_id for logged in batch}
         to_domain_event = self.events.mapper.to_domain_event
-        owners: dict[UUID, str] = {}
-        for originator_id, version, topic, state in connection.execute(query):
-            requested = to_domain_event(StoredEvent(originator_id, version, topic, state))
-            owners[requested.originator_id] = requested.user_id
-        return owners
+        return {
+            completed_id: to_domain_event(StoredEvent(generation_of[completed_id], version, topic, state)).user_id
+            for completed_id, version, topic, state in connection.execute(query).all()
+            if completed_id in generation_of  # (a row committed since the batch was read is not in it)
+        }

@@ -6,7 +6,7 @@ A report, not the truth: quotas decide from their own events. Each generation's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 
 from domain.quota import MonthlyQuota
 from adapters.persistence.tables import usage_report, usage_report_items
-from adapters.persistence.tracked_projection import TrackedProjection
+from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
 ZERO = Decimal("0")
 
@@ -69,10 +69,11 @@ class SqlUsageReport(TrackedProjection):
         with self.engine.connect() as connection:
             return [UsageMonth(*row) for row in connection.execute(query)]
 
-    def _apply_batch(self, connection: Connection, events: Iterable[Any]) -> None:
+    def _apply_batch(self, connection: Connection, logged: Sequence[LoggedEvent]) -> None:
         # The batch is folded in memory, in log order, over the rows it touches (read once, before), then each
         # table is written once: a few statements per batch instead of two reads and up to three writes per event.
-        batch = list(events)
+        # Every event of a quota carries a field the report keeps, so every one is decoded.
+        batch = [each.decode() for each in logged]
         if not batch:
             return
         months = self._months(connection, {event.originator_id for event in batch})
