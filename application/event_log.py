@@ -179,8 +179,8 @@ class EventLog(Application[UUID]):
 
     def quota(self, user_id: str, period: str, *, held: bool = False) -> MonthlyQuota:
         """`held`: the copy this process saved last, if it has one, instead of a read. Only for a decision
-        that changes the quota whatever the copy holds (a settlement): its save is checked against the stored
-        version, and `decide` forgets a copy that lost a race."""
+        that saves what it decides on it (its save is checked against the stored version, and `decide` forgets
+        a copy that lost a race); a refusal, saved without that check, must be decided on a read."""
         if held:
             try:
                 return deepcopy(self._held_quotas.get(quota_id(user_id, period)))

@@ -12,10 +12,19 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.errors import IdempotencyConflict, InputTooLarge, MissingInput, Refusal, WrongMediaType
+from domain.errors import (
+    IdempotencyConflict,
+    InputTooLarge,
+    MissingInput,
+    QuotaCallsExceeded,
+    QuotaDollarsExceeded,
+    Refusal,
+    WrongMediaType,
+)
 from domain.generation import VideoGeneration, generation_id_for
 from domain.media import MAX_INPUT_BYTES, SNIFF_BYTES, MediaKind, kind_of, sniff_mime
 from domain.plan import billing_period
+from domain.quota import quota_id
 from domain.preflight import Draft, InputFacts, preflight
 from application.event_log import Decided, EventLog
 from application.policy import Policy
@@ -77,8 +86,10 @@ class RequestGeneration:
                 kept[role] = await self._keep_input(generation_id, role, source)
             except Refusal as refusal:
                 problem = problem or refusal
+        now = self.clock.now()
         return await self.log.decide(
-            lambda: self._decide(generation_id, request, fingerprint, kept, problem)
+            lambda: self._decide(generation_id, request, fingerprint, kept, problem),
+            shared=(quota_id(request.user_id, billing_period(now.year, now.month)),),
         )
 
     def _same_request(self, generation_id: UUID, fingerprint: str) -> VideoGeneration:
@@ -139,8 +150,15 @@ class RequestGeneration:
             )
             now = self.clock.now()
             period = billing_period(now.year, now.month)
-            quota = self.log.quota(request.user_id, period)
-            quota.reserve(generation_id, approval.quote, self.plans.plan_for(request.user_id), approval.model.id)
+            plan = self.plans.plan_for(request.user_id)
+            quota = self.log.quota(request.user_id, period, held=True)
+            try:
+                quota.reserve(generation_id, approval.quote, plan, approval.model.id)
+            except (QuotaCallsExceeded, QuotaDollarsExceeded):
+                # A held copy may lack releases made elsewhere, and a refusal is saved without a check of the
+                # quota's version: only the stored quota may refuse.
+                quota = self.log.quota(request.user_id, period)
+                quota.reserve(generation_id, approval.quote, plan, approval.model.id)
         except Refusal as refusal:
             generation.reject(code=refusal.code, field=refusal.field, message=refusal.message)
             return Decided(generation, (generation,))

@@ -188,6 +188,21 @@ def test_a_request_past_the_plans_calls_is_rejected_with_quota_calls_exceeded(wo
     assert quota.holds(first.id) and not quota.holds(second.id)
 
 
+def test_a_refusal_is_never_decided_on_the_quota_this_process_holds_when_another_process_freed_room(
+    world: World,
+) -> None:
+    world.plans.set_plan("local", Plan("one-call", calls_limit=1))
+    first = world.request()
+    freed = world.quota()  # another process (a cancel) releases the only reservation, unknown to this one
+    freed.release(first.id)
+    world.log.events.put(freed.collect_events())
+
+    second = world.request(prompt="another fox")
+
+    assert second.stage == "Validated"
+    assert world.quota().holds(second.id) and not world.quota().holds(first.id)
+
+
 def test_a_request_past_the_plans_dollars_is_rejected_with_quota_dollars_exceeded(paid_world: World) -> None:
     paid_world.plans.set_plan("local", Plan("thirty-cents", dollars_limit=Decimal("0.30")))
     first = paid_world.request(model=HUNYUAN, duration=5, resolution="720p")  # $0.20
