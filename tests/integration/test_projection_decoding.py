@@ -7,7 +7,6 @@ import gc
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +24,6 @@ from adapters.reports.assets import SqlAssetIndex
 from adapters.reports.usage import SqlUsageReport, UsageMonth
 from application.event_log import EventLog
 from application.rebuild_projections import RebuildProjections
-from domain.generation import VideoGeneration
 from domain.quota import MonthlyQuota
 from tests.integration.test_projections import APRIL, PLAN, Story, rows, tell_a_busy_quarter
 from tests.support.release_1 import write_release_1
