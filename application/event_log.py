@@ -236,6 +236,24 @@ class EventLog(Application[UUID]):
         finally:
             await turns.aclose()
 
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # A snapshot at the version just saved is taken from the aggregate that was saved, which is at that
+        # version; the library reads the aggregate back from the store instead (a snapshot and up to an
+        # interval of events). Any other case (an event saved below the aggregate's latest version, a projector
+        # of its own) keeps the library's way.
+        if not (self.snapshots and self.snapshotting_intervals):
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version == event.originator_version and type(aggregate) not in self.snapshotting_projectors:
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            else:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
+
     def _hold_quotas(self, saved: Any) -> None:
         for aggregate in saved:
             if isinstance(aggregate, MonthlyQuota):
