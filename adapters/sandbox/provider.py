@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from adapters.sandbox.rendering import render_avatar, render_text_card, render_upscale, render_zoom
 from application.ports import ProviderError, ProviderJob, TaskState
 from domain.operation import Operation
 
@@ -376,6 +375,10 @@ class SandboxProvider:
 
 
 def _run_renderer(record: dict[str, Any], out: Path, on_progress: Callable[[float], None]) -> None:
+    # Imported here: numpy, Pillow and the renderers are needed only where a sandbox task is rendered, and every
+    # command of the CLI (a WaveSpeed worker too) would otherwise load them at start.
+    from adapters.sandbox.rendering import render_avatar, render_text_card, render_upscale, render_zoom
+
     operation = Operation(record["operation"])
     inputs: dict[str, str] = record["inputs"]
     width, height, seconds = int(record["width"]), int(record["height"]), float(record["duration"])

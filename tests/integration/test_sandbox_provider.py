@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import adapters.sandbox.provider as sandbox_provider
+import adapters.sandbox.rendering as sandbox_rendering
 from adapters.sandbox.provider import CHUNK_BYTES, SandboxProvider
 from adapters.sandbox.rendering import render_text_card
 from application.ports import ProviderError, ProviderInput, ProviderJob, TaskState
@@ -433,7 +434,7 @@ def test_no_more_than_two_tasks_render_at_once_in_one_process(
         with lock:
             running -= 1
 
-    monkeypatch.setattr(sandbox_provider, "render_text_card", slow_render)
+    monkeypatch.setattr(sandbox_rendering, "render_text_card", slow_render)
 
     async def scenario() -> tuple[list[TaskState], list[TaskState]]:
         task_ids = [await provider.submit(a_job()) for _ in range(4)]
