@@ -11,7 +11,7 @@ from application.ports import Charge, UsageLedger
 
 
 class ChargeGeneration:
-    """Writes the ledger entry (idempotent per generation), then records `Charged` and settles the quota."""
+    """Records `Charged`, its ledger entry and the quota settled, in one transaction (the entry once per generation)."""
 
     def __init__(self, events: EventLog, ledger: UsageLedger) -> None:
         self.events = events
@@ -23,7 +23,7 @@ class ChargeGeneration:
             return generation
         assert generation.quote is not None and generation.period is not None and generation.model
         amount = generation.quote
-        entry_id = self.ledger.record(
+        entry_id, entry = self.ledger.entry(
             Charge(
                 generation_id=generation.id,
                 user_id=generation.user_id,
@@ -45,6 +45,6 @@ class ChargeGeneration:
             assert current.period is not None
             quota = self.events.quota(current.user_id, current.period, held=True)
             quota.settle(current.id, amount)
-            return Decided(current, (current, quota))
+            return Decided(current, (current, quota), (entry,))
 
         return await self.events.decide(decision, hand, shared=(quota_id(generation.user_id, generation.period),))

@@ -26,7 +26,7 @@ from domain.errors import NotFound
 from domain.generation import GENERATION_EVENTS, VideoGeneration
 from domain.quota import MonthlyQuota, quota_id
 from application.group_commit import GroupCommit, Save
-from application.ports import ManyAggregateReads
+from application.ports import ManyAggregateReads, RecordsBeside, WrittenBeside
 
 log = logging.getLogger("videogen")
 
@@ -39,10 +39,12 @@ GENERATION_TOPICS = tuple(get_topic(cls) for cls in GENERATION_EVENTS)
 
 @dataclass(frozen=True)
 class Decided(Generic[T]):
-    """What a decision came to, and the aggregates it changed (saved together, or not at all)."""
+    """What a decision came to, the aggregates it changed and the read-side rows that go with their events (saved
+    together, or not at all)."""
 
     result: T
     changed: tuple[Any, ...] = ()
+    beside: tuple[WrittenBeside, ...] = ()
 
 
 class InHand:
@@ -84,9 +86,12 @@ class EventLog(Application[UUID]):
             raise TypeError(f"EventLog.save takes aggregates only, not {sorted(kwargs)}")
         return self._group_commit.submit(self._collect(objs)).result()
 
-    async def commit(self, *objs: Any) -> list[Any]:
-        """`save` for a coroutine: the event loop goes on while the transaction is written."""
-        return await self._group_commit.wait(self._collect(objs))
+    async def commit(self, *objs: Any, beside: Sequence[WrittenBeside] = ()) -> list[Any]:
+        """`save` for a coroutine: the event loop goes on while the transaction is written. `beside`: rows of the
+        read side written in the events' transaction (where the recorder cannot, each alone just before it)."""
+        save = self._collect(objs)
+        save.beside = list(beside)
+        return await self._group_commit.wait(save)
 
     def close(self) -> None:
         self._group_commit.close()
@@ -104,9 +109,17 @@ class EventLog(Application[UUID]):
     def _write(self, saves: list[Save]) -> list[list[Any]]:
         # Application.save's own steps (record, snapshot, notify) over the whole group at once.
         processing = ProcessingEvent[UUID]()
+        beside: list[WrittenBeside] = []
         for save in saves:
             processing.events += save.events
             processing.aggregates.update(save.aggregates)
+            beside += save.beside
+        if beside:
+            if isinstance(self.recorder, RecordsBeside) and self.recorder.writes_beside():
+                processing.saved_kwargs["beside"] = beside
+            else:
+                for row in beside:
+                    row.write(None)
         recordings = self._record(processing)
         self._hold_quotas(processing.aggregates.values())
         try:
@@ -225,7 +238,7 @@ class EventLog(Application[UUID]):
                     continue
                 try:
                     if decided.changed:
-                        await self.commit(*decided.changed)
+                        await self.commit(*decided.changed, beside=decided.beside)
                     return decided.result
                 except IntegrityError:
                     self._forget_stale_quotas(decided.changed)

@@ -20,7 +20,8 @@ MAX_EVENTS_PER_TRANSACTION = 400
 
 @dataclass
 class Save:
-    """One caller's save: its events, the aggregates they came from, and the caller's answer.
+    """One caller's save: its events, the aggregates they came from, the rows written beside them (opaque here,
+    written in the same transaction) and the caller's answer.
 
     A coroutine's save also carries its event loop's future (`waiter`): the answers of one transaction
     are handed to each loop in one call, not one wake-up per save.
@@ -28,6 +29,7 @@ class Save:
 
     events: list[Any]
     aggregates: dict[Any, Any]
+    beside: list[Any] = field(default_factory=list)
     answer: Future[Any] = field(default_factory=Future)
     waiter: asyncio.Future[Any] | None = None
 

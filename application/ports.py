@@ -180,10 +180,31 @@ class Asset:
     metadata: dict[str, Any]
 
 
-class AssetLibrary(Protocol):
-    """The user's content library. `register` is idempotent per generation: one asset, same id."""
+class WrittenBeside(Protocol):
+    """A row of the read side that goes with the events recording it: written in their transaction where the
+    event store offers one (stored with them or not at all), else alone, before them. Writing it again (a save
+    retried after a lost race, a step done again after a crash) leaves the row as first written."""
 
-    def register(self, asset: Asset) -> UUID: ...
+    def write(self, transaction: Any | None) -> None:
+        """Writes the row in `transaction` (the event store's, opaque here), or in one of its own for None."""
+        ...
+
+
+@runtime_checkable
+class RecordsBeside(Protocol):
+    """An event recorder that writes rows of the read side in the transaction of the events they go with."""
+
+    def writes_beside(self) -> bool:
+        """True: `insert_events(..., beside=rows)` writes each row in the events' transaction."""
+        ...
+
+
+class AssetLibrary(Protocol):
+    """The user's content library: one asset per generation, its id derived from the generation's."""
+
+    def registration(self, asset: Asset) -> tuple[UUID, WrittenBeside]:
+        """The asset's id and the write that registers it, to go with the generation's `Completed`."""
+        ...
 
     def for_generation(self, generation_id: UUID) -> UUID | None: ...
 
@@ -217,9 +238,11 @@ class Charge:
 
 
 class UsageLedger(Protocol):
-    """The money book: one entry per charged generation, idempotent per generation id."""
+    """The money book: one entry per charged generation, its id derived from the generation's."""
 
-    def record(self, charge: Charge) -> UUID: ...
+    def entry(self, charge: Charge) -> tuple[UUID, WrittenBeside]:
+        """The entry's id and the write that records it, to go with the generation's `Charged`."""
+        ...
 
     def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None: ...
 

@@ -1,6 +1,6 @@
 """Use-case: ask the provider how a submitted generation is doing; when done, keep and register its video.
 
-`Completed` is recorded only after the video is stored whole (with its sha256) and the asset exists.
+`Completed` is recorded only after the video is stored whole (with its sha256), in one transaction with its asset.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class TrackGeneration:
                 self.events, generation.id, code="provider_failure",
                 message="the provider's output is not a playable video", may_bill=True,
             )
-        asset_id = self.assets.register(
+        asset_id, registration = self.assets.registration(
             Asset(
                 generation_id=generation.id,
                 user_id=generation.user_id,
@@ -180,6 +180,6 @@ class TrackGeneration:
                 timings=dict(task.timings),
                 has_nsfw_contents=list(task.has_nsfw_contents),
             )
-            return Decided(current, (current,))
+            return Decided(current, (current,), (registration,))
 
         return await self.events.decide(decision, hand)

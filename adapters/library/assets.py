@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from pathlib import PurePath
 from uuid import UUID, uuid5
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 
 from application.ports import Asset, AssetRecord
+from adapters.persistence.rows_beside import InsertedOnce
 from adapters.persistence.tables import content_assets
 
 ASSET_NAMESPACE = UUID("3f7c2a61-0c8e-4f0b-b8d6-5a1e9e2c7d44")
@@ -18,7 +18,8 @@ STREAM_ROWS = 500
 
 
 class SqlAssetLibrary:
-    """One asset per generation: its id is derived from the generation's, so a retry finds the same row.
+    """One asset per generation: its id is derived from the generation's, so a retry finds the same row, which it
+    leaves as first written.
 
     Without `keep_prompts` (events encrypted at rest) no row holds the prompt, not even as a title.
     """
@@ -27,7 +28,8 @@ class SqlAssetLibrary:
         self.engine = engine
         self.keep_prompts = keep_prompts
 
-    def register(self, asset: Asset) -> UUID:
+    def registration(self, asset: Asset) -> tuple[UUID, InsertedOnce]:
+        """The asset's id and its row, to be written with the generation's `Completed`."""
         asset_id = uuid5(ASSET_NAMESPACE, str(asset.generation_id))
         prompt = asset.prompt if self.keep_prompts else None
         now = datetime.now(timezone.utc)
@@ -58,15 +60,12 @@ class SqlAssetLibrary:
             "created_at": now,
             "updated_at": now,
         }
-        try:
-            with self.engine.begin() as connection:
-                # Values as parameters, not in the statement: its compiled form is cached and reused.
-                connection.execute(insert(content_assets), row)
-        except IntegrityError:
-            existing = self.for_generation(asset.generation_id)
-            if existing is None:
-                raise
-            return existing
+        return asset_id, InsertedOnce(self.engine, content_assets, row)
+
+    def register(self, asset: Asset) -> UUID:
+        """Registers the asset on its own, outside any save."""
+        asset_id, row = self.registration(asset)
+        row.write(None)
         return asset_id
 
     def for_generation(self, generation_id: UUID) -> UUID | None:

@@ -3,12 +3,14 @@
 The library's recorder makes an ORM object per event and flushes them through a unit of work; a group
 commit hands it hundreds of events at once, where that bookkeeping is most of the cost. This one keeps
 everything else of the library's (tables, PostgreSQL's table lock and NOTIFY, transactions, reads) and
-inserts the same rows with one executemany that returns their notification ids in the events' order.
+inserts the same rows with one executemany that returns their notification ids in the events' order. Rows of the
+read side that go with a save (an asset, a ledger entry) are written in the events' transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from uuid import UUID
 from typing import Any
 
@@ -18,8 +20,26 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from application.ports import WrittenBeside
+
 
 class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
+    def writes_beside(self) -> bool:
+        return True
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, session: Session | None = None,
+        beside: Sequence[WrittenBeside] = (), **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """The library's insert, with the rows `beside` written first in the same transaction."""
+        if not beside:
+            return super().insert_events(stored_events, session=session, **kwargs)
+        with self.transaction(commit=True) if session is None else nullcontext(session) as transaction:
+            connection = transaction.connection()
+            for row in beside:
+                row.write(connection)
+            return super().insert_events(stored_events, session=transaction, **kwargs)
+
     def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import UUID, uuid5
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 
 from application.ports import Charge, LedgerEntry
+from adapters.persistence.rows_beside import InsertedOnce
 from adapters.persistence.tables import usage_ledger
 
 LEDGER_NAMESPACE = UUID("9a4d0c3e-7b1f-4e62-8f2a-1d5c6b7e8f90")
@@ -18,32 +18,31 @@ STREAM_ROWS = 500
 
 
 class SqlUsageLedger:
-    """Entries are keyed by generation: recording a charge twice returns the first entry."""
+    """Entries are keyed by generation: recording a charge twice keeps the first entry."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def record(self, charge: Charge) -> UUID:
+    def entry(self, charge: Charge) -> tuple[UUID, InsertedOnce]:
+        """The entry's id and its row, to be written with the generation's `Charged`."""
         entry_id = uuid5(LEDGER_NAMESPACE, str(charge.generation_id))
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    insert(usage_ledger),
-                    {
-                        "entry_id": entry_id,
-                        "generation_id": charge.generation_id,
-                        "user_id": charge.user_id,
-                        "period": charge.period,
-                        "provider": charge.provider,
-                        "model": charge.model,
-                        "amount": charge.amount,
-                        "seconds": charge.seconds,
-                        "created_at": datetime.now(timezone.utc),
-                    },
-                )
-        except IntegrityError:
-            if self.entry_for(charge.generation_id) is None:
-                raise
+        row = {
+            "entry_id": entry_id,
+            "generation_id": charge.generation_id,
+            "user_id": charge.user_id,
+            "period": charge.period,
+            "provider": charge.provider,
+            "model": charge.model,
+            "amount": charge.amount,
+            "seconds": charge.seconds,
+            "created_at": datetime.now(timezone.utc),
+        }
+        return entry_id, InsertedOnce(self.engine, usage_ledger, row)
+
+    def record(self, charge: Charge) -> UUID:
+        """Records the charge on its own, outside any save; the id of the generation's entry."""
+        entry_id, row = self.entry(charge)
+        row.write(None)
         return entry_id
 
     def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None:

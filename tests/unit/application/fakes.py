@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from application.event_log import EventLog
 from application.ports import (
@@ -133,16 +133,30 @@ class FakeProbe:
 # --- library, money, plans, time --------------------------------------------------------------
 
 
+class FakeRow:
+    """A row written beside a save's events (the in-memory event store has no transaction: alone, just before)."""
+
+    def __init__(self, write: Callable[[], None]) -> None:
+        self._write = write
+
+    def write(self, transaction: object | None) -> None:
+        assert transaction is None
+        self._write()
+
+
 class FakeAssets:
     def __init__(self) -> None:
         self.assets: dict[UUID, tuple[UUID, Asset]] = {}
         self.registrations = 0
 
-    def register(self, asset: Asset) -> UUID:
-        self.registrations += 1
-        if asset.generation_id not in self.assets:
-            self.assets[asset.generation_id] = (uuid4(), asset)
-        return self.assets[asset.generation_id][0]
+    def registration(self, asset: Asset) -> tuple[UUID, FakeRow]:
+        asset_id = uuid5(NAMESPACE_URL, f"asset/{asset.generation_id}")
+
+        def write() -> None:
+            self.registrations += 1
+            self.assets.setdefault(asset.generation_id, (asset_id, asset))
+
+        return asset_id, FakeRow(write)
 
     def for_generation(self, generation_id: UUID) -> UUID | None:
         found = self.assets.get(generation_id)
@@ -158,11 +172,19 @@ class FakeLedger:
         self.entries: dict[UUID, tuple[UUID, Charge]] = {}
         self.calls = 0
 
+    def entry(self, charge: Charge) -> tuple[UUID, FakeRow]:
+        entry_id = uuid5(NAMESPACE_URL, f"entry/{charge.generation_id}")
+
+        def write() -> None:
+            self.calls += 1
+            self.entries.setdefault(charge.generation_id, (entry_id, charge))
+
+        return entry_id, FakeRow(write)
+
     def record(self, charge: Charge) -> UUID:
-        self.calls += 1
-        if charge.generation_id not in self.entries:
-            self.entries[charge.generation_id] = (uuid4(), charge)
-        return self.entries[charge.generation_id][0]
+        entry_id, row = self.entry(charge)
+        row.write(None)
+        return entry_id
 
     def entry_for(self, generation_id: UUID) -> tuple[UUID, Decimal] | None:
         found = self.entries.get(generation_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
 from uuid import uuid4
 
@@ -10,6 +11,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from application.event_log import SAVE_ATTEMPTS, Decided, EventLog
+from application.ports import WrittenBeside
 from domain.plan import Plan
 from domain.quota import MonthlyQuota
 
@@ -79,9 +81,9 @@ def settlements_of_held_quota(log: EventLog, reserved: list[str], attempts: list
 class SaveCountingLog(EventLog):
     lost = 0
 
-    async def commit(self, *objs: object) -> list[object]:
+    async def commit(self, *objs: object, beside: Sequence[WrittenBeside] = ()) -> list[object]:
         try:
-            return await super().commit(*objs)
+            return await super().commit(*objs, beside=beside)
         except IntegrityError:
             self.lost += 1
             raise
