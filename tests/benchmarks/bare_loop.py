@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ async def generate(
     return True
 
 
-async def main(base: str, key: str, count: int, out: Path) -> dict[str, int]:
+async def main(
+    base: str, key: str, count: int, out: Path, one: Callable[..., Awaitable[bool]] = generate
+) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     counts = {"submits": 0, "polls": 0, "downloads": 0, "bytes": 0}
     gate = asyncio.Semaphore(GATE)
@@ -69,7 +72,7 @@ async def main(base: str, key: str, count: int, out: Path) -> dict[str, int]:
         limits=httpx.Limits(max_connections=GATE, max_keepalive_connections=GATE),
     ) as http:
         results = await asyncio.gather(
-            *(generate(http, gate, base, key, number, out, counts) for number in range(count)), return_exceptions=True
+            *(one(http, gate, base, key, number, out, counts) for number in range(count)), return_exceptions=True
         )
     completed = sum(1 for result in results if result is True)
     return {"completed": completed, "failed": count - completed, **counts}

@@ -5,7 +5,8 @@ Measured: `videogen worker --once --concurrency N` as a child process after N ge
 seconds (wait4's rusage of that child). References, each a child process of its own against a fresh
 stand-in, in a rotating order per repetition: (a) tests/benchmarks/bare_loop.py, the same HTTP requests
 with asyncio + httpx and nothing else; (b) the official WaveSpeed SDK on one thread per generation
-(tests/benchmarks/sdk_threads.py). The stand-in runs in a process of its own so that its cost is on
+(tests/benchmarks/sdk_threads.py); and, for information, (a) with only the durable saves a generation needs
+(tests/benchmarks/durable_floor.py): what durability itself costs here. The stand-in runs in a process of its own so that its cost is on
 none of them.
 """
 
@@ -92,8 +93,12 @@ RUNNERS = {
     "worker": lambda folder, standin, count: _worker(folder, standin, count),
     "bare": lambda folder, standin, count: _script("tests.benchmarks.bare_loop", folder, standin, count),
     "sdk": lambda folder, standin, count: _script("tests.benchmarks.sdk_threads", folder, standin, count),
+    "floor": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count),
 }
-LABELS = {"worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each"}
+LABELS = {
+    "worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each",
+    "floor": "(a) + 4 durable saves per generation, raw sqlite3",
+}
 
 
 def run(sizes: Sizes, work: Path) -> list[Figure]:
@@ -101,7 +106,7 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
     sdk_missing = None if importlib.util.find_spec("wavespeed") else (
         "the WaveSpeed SDK is not installed (pip install -e '.[bench]')"
     )
-    names = ["worker", "bare"] + ([] if sdk_missing else ["sdk"])
+    names = ["worker", "bare", "floor"] + ([] if sdk_missing else ["sdk"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repetition in range(sizes.b2_repetitions):
         for name in alternate(repetition, names):
@@ -152,14 +157,27 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
             target="<= 0.3 x (b)", met=wall("worker") / wall("sdk") <= 0.3,
             samples=[entry["wall_s"] for entry in runs["worker"]], detail={"see": "B2-wall-a"},
         ))
-    cpu_references = [
-        Reference(LABELS[name], cpu_ms(name), "ms/gen", [entry["cpu_s"] / count * 1000 for entry in runs[name]])
-        for name in names if name != "worker"
-    ]
+    cpu_of = {
+        name: Reference(LABELS[name], cpu_ms(name), "ms/gen", [entry["cpu_s"] / count * 1000 for entry in runs[name]])
+        for name in names
+    }
+    cpu_references = [cpu_of[name] for name in names if name not in ("worker", "floor")]
     figures.append(Figure(
         id="B2-cpu", name="B2 CPU per generation, worker", value=cpu_ms("worker"), unit="ms/gen",
         references=cpu_references, ratio=cpu_ms("worker") / cpu_ms("bare"), ratio_meaning="worker / (a)",
         target="<= 1.5 x (a)", met=cpu_ms("worker") / cpu_ms("bare") <= 1.5,
         samples=[entry["cpu_s"] / count * 1000 for entry in runs["worker"]], detail={"see": "B2-wall-a"},
+    ))
+    # What durability alone costs: the bare loop with the generation's durable saves and nothing else.
+    figures.append(Figure(
+        id="B2-floor-wall", name=f"B2 wall, {count} in flight, (a) + durable saves only (info)", value=wall("floor"),
+        unit="s", references=[references["bare"]], ratio=wall("floor") / wall("bare"), ratio_meaning="floor / (a)",
+        target="info", met=None, samples=[entry["wall_s"] for entry in runs["floor"]], detail={"see": "B2-wall-a"},
+    ))
+    figures.append(Figure(
+        id="B2-floor-cpu", name="B2 CPU per generation, (a) + durable saves only (info)", value=cpu_ms("floor"),
+        unit="ms/gen", references=[cpu_of["bare"]], ratio=cpu_ms("floor") / cpu_ms("bare"),
+        ratio_meaning="floor / (a)", target="info", met=None,
+        samples=[entry["cpu_s"] / count * 1000 for entry in runs["floor"]], detail={"see": "B2-wall-a"},
     ))
     return figures

@@ -1,0 +1,111 @@
+"""B2's info reference: the bare loop (a) plus only the durable saves a generation needs, and nothing else.
+
+Each generation commits four rows (its SubmitAttempted before the submit, then Submitted, Completed and
+Charged, each with the payload size of a real event) into a SQLite file in WAL mode with synchronous=FULL,
+as the event store does, on one thread that group-commits whatever is queued, as the worker's group commit
+does; each step waits for its commit. No framework: raw sqlite3. What it adds to (a) is what durability
+itself costs on this machine; what the worker adds beyond it is the service's own work.
+
+    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR
+Prints one JSON line: bare_loop's counts plus "commits".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import sys
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.benchmarks import bare_loop
+
+STATE = json.dumps({
+    "timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-25T17:25:14.960004+00:00"}, "prompt": "p" * 400,
+}).encode()
+
+
+class Commits:
+    """One thread writing queued rows, as many per transaction as are queued, answering each waiter after."""
+
+    def __init__(self, path: Path) -> None:
+        self.queue: queue.SimpleQueue[tuple[tuple[Any, ...], asyncio.AbstractEventLoop, asyncio.Future[None]]] = (
+            queue.SimpleQueue()
+        )
+        self.path = path
+        self.commits = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        database = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        database.execute("PRAGMA journal_mode=WAL")
+        database.execute("PRAGMA synchronous=FULL")
+        database.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, originator_id BLOB, originator_version INTEGER, "
+            "topic TEXT, state BLOB, UNIQUE (originator_id, originator_version))"
+        )
+        while True:
+            group = [self.queue.get()]
+            while True:
+                try:
+                    group.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            database.execute("BEGIN")
+            database.executemany(
+                "INSERT INTO events (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+                [row for row, _, _ in group],
+            )
+            database.execute("COMMIT")
+            self.commits += 1
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, loop, waiter in group:
+                by_loop.setdefault(loop, []).append(waiter)
+            for loop, waiters in by_loop.items():
+                loop.call_soon_threadsafe(_answer, waiters)
+
+    async def save(self, originator_id: bytes, version: int, topic: str) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self.queue.put(((originator_id, version, topic, STATE), loop, waiter))
+        await waiter
+
+
+def _answer(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+def with_saves(commits: Commits) -> Callable[..., Awaitable[bool]]:
+    """bare_loop.generate with the generation's four saves around it."""
+
+    async def generate(
+        http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path,
+        counts: dict[str, int],
+    ) -> bool:
+        originator_id = uuid.uuid4().bytes
+        await commits.save(originator_id, 3, "SubmitAttempted")
+        done = await bare_loop.generate(http, gate, base, key, number, out, counts)
+        # Submitted is saved after the submit's answer and before the polls in the worker; here after the
+        # download, which moves no work off the event loop and adds the same commit.
+        for version, topic in ((4, "Submitted"), (5, "Completed"), (6, "Charged")):
+            await commits.save(originator_id, version, topic)
+        return done
+
+    return generate
+
+
+if __name__ == "__main__":
+    base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    folder.mkdir(parents=True, exist_ok=True)
+    commits = Commits(folder / "floor.db")
+    counts = asyncio.run(bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits)))
+    print(json.dumps({**counts, "commits": commits.commits}))
