@@ -50,20 +50,39 @@ class GroupCommit:
     def __init__(self, write: Callable[[list[Save]], list[Any]], name: str) -> None:
         self.write = write
         self.name = name
-        self._queue: queue.SimpleQueue[Save | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Save] | None] = queue.SimpleQueue()
+        self._turns: dict[asyncio.AbstractEventLoop, list[Save]] = {}
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._start = threading.Lock()
 
     async def wait(self, save: Save) -> Any:
-        """Submits from a coroutine and waits without blocking its event loop."""
+        """Submits from a coroutine and waits without blocking its event loop.
+
+        The saves of one turn of the event loop are handed over together when the turn ends: the commit
+        thread wakes once for all of them instead of once each.
+        """
         loop = asyncio.get_running_loop()
         save.waiter = loop.create_future()
         save.waiter.add_done_callback(lambda waiter: waiter.cancelled() and save.answer.cancel())
-        self.submit(save)
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        turn.append(save)
         return await save.waiter
 
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A caller that stopped waiting (a cancelled task) during the turn gets no write.
+        saves = [save for save in self._turns.pop(loop) if save.waiter is None or not save.waiter.cancelled()]
+        if saves:
+            self._enqueue(saves)
+
     def submit(self, save: Save) -> Future[Any]:
+        self._enqueue([save])
+        return save.answer
+
+    def _enqueue(self, saves: list[Save]) -> None:
         # A forked child inherits the queue but not the thread: it starts its own.
         if self._thread is None or self._pid != os.getpid():
             with self._start:
@@ -74,8 +93,7 @@ class GroupCommit:
                         target=self._run, args=(self._queue,), name=f"{self.name}-commit", daemon=True
                     )
                     self._thread.start()
-        self._queue.put(save)
-        return save.answer
+        self._queue.put(saves)
 
     def close(self) -> None:
         with self._start:
@@ -84,7 +102,7 @@ class GroupCommit:
                 self._thread.join()
                 self._thread = None
 
-    def _run(self, saves: queue.SimpleQueue[Save | None]) -> None:
+    def _run(self, saves: queue.SimpleQueue[list[Save] | None]) -> None:
         waiting: list[Save] = []
         closing = False
         while not closing or waiting:
@@ -107,10 +125,11 @@ class GroupCommit:
                 self._commit(group)
 
     @staticmethod
-    def _take(save: Save, waiting: list[Save]) -> None:
+    def _take(handed: list[Save], waiting: list[Save]) -> None:
         # A caller that stopped waiting (a cancelled task) before its save was taken gets no write.
-        if save.answer.set_running_or_notify_cancel():
-            waiting.append(save)
+        for save in handed:
+            if save.answer.set_running_or_notify_cancel():
+                waiting.append(save)
 
     @staticmethod
     def _group(waiting: list[Save]) -> tuple[list[Save], list[Save]]:

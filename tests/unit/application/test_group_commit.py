@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from dataclasses import dataclass
@@ -153,4 +154,34 @@ def test_a_forked_child_commits_on_a_thread_of_its_own() -> None:
     _, status = os.waitpid(child, 0)
 
     assert os.waitstatus_to_exitcode(status) == 0
+    commit.close()
+
+
+def test_the_saves_of_one_turn_of_the_event_loop_share_one_transaction_and_each_hears_back() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.write, name="test")
+    saves = [save_of(Event(uuid4(), 1)) for _ in range(50)]
+
+    async def one_turn() -> list[Any]:
+        return await asyncio.gather(*(commit.wait(save) for save in saves))
+
+    assert asyncio.run(one_turn()) == [1] * 50
+    assert [len(transaction) for transaction in store.transactions] == [50]
+    commit.close()
+
+
+def test_a_save_whose_caller_stopped_waiting_before_its_turn_was_handed_over_is_not_written() -> None:
+    store = FakeStore()
+    commit = GroupCommit(store.write, name="test")
+    kept, dropped = save_of(Event(uuid4(), 1)), save_of(Event(uuid4(), 1))
+
+    async def one_turn() -> int:
+        waiting = asyncio.ensure_future(commit.wait(dropped))
+        answered = asyncio.ensure_future(commit.wait(kept))
+        await asyncio.sleep(0)  # both are waiting; their turn is handed over at its end
+        waiting.cancel()
+        return await answered
+
+    assert asyncio.run(one_turn()) == 1
+    assert [[save is kept for save in transaction] for transaction in store.transactions] == [[True]]
     commit.close()
