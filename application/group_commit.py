@@ -45,11 +45,17 @@ class GroupCommit:
     alone, so that only the saves that would have failed alone (a version another writer took) fail. Two
     saves of the same version of an aggregate never share a transaction: the later one waits for the next,
     where it fails as it would have alone, without failing the others.
+
+    `on_loop`: a coroutine's saves are written on its event loop's own thread when the loop's turn ends,
+    instead of on the commit thread. The loop waits for the disk meanwhile, but nothing competes with it for
+    the GIL: for a process that is busy on its loop (the worker), not for one that must answer while a
+    transaction is written (the HTTP server). Saves from other threads (`submit`) still go to the thread.
     """
 
-    def __init__(self, write: Callable[[list[Save]], list[Any]], name: str) -> None:
+    def __init__(self, write: Callable[[list[Save]], list[Any]], name: str, *, on_loop: bool = False) -> None:
         self.write = write
         self.name = name
+        self.on_loop = on_loop
         self._queue: queue.SimpleQueue[list[Save] | None] = queue.SimpleQueue()
         self._turns: dict[asyncio.AbstractEventLoop, list[Save]] = {}
         self._thread: threading.Thread | None = None
@@ -75,8 +81,16 @@ class GroupCommit:
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         # A caller that stopped waiting (a cancelled task) during the turn gets no write.
         saves = [save for save in self._turns.pop(loop) if save.waiter is None or not save.waiter.cancelled()]
-        if saves:
+        if not saves:
+            return
+        if not self.on_loop:
             self._enqueue(saves)
+            return
+        waiting: list[Save] = []
+        self._take(saves, waiting)
+        while waiting:
+            group, waiting = self._group(waiting)
+            _deliver(self._written(group))
 
     def submit(self, save: Save) -> Future[Any]:
         self._enqueue([save])

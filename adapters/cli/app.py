@@ -244,6 +244,9 @@ def worker(
     services = container()
     services.storage().sweep_partial()
     settle_for_a_long_run()
+    # The worker is busy on its event loop: a commit thread competing with it for the GIL costs more than
+    # the loop's waits for the disk (measured in B2: the worker's CPU 11.8 -> 10.9 s for 1,000 generations).
+    services.events().write_on_loop()
 
     def finished(generation_id: UUID, status: str) -> None:
         err.print(f"{status} {generation_id}", highlight=False)

@@ -185,3 +185,28 @@ def test_a_save_whose_caller_stopped_waiting_before_its_turn_was_handed_over_is_
     assert asyncio.run(one_turn()) == 1
     assert [[save is kept for save in transaction] for transaction in store.transactions] == [[True]]
     commit.close()
+
+
+def test_on_the_loop_a_turns_saves_are_written_on_the_loops_own_thread_and_each_still_fails_alone() -> None:
+    threads: list[int] = []
+    store = FakeStore()
+
+    def write(saves: list[Save]) -> list[Any]:
+        threads.append(threading.get_ident())
+        return store.write(saves)
+
+    commit = GroupCommit(write, name="test", on_loop=True)
+    taken = uuid4()
+    store.versions.add((taken, 1))
+    fine, clashing = [save_of(Event(uuid4(), 1)) for _ in range(3)], save_of(Event(taken, 1))
+
+    async def one_turn() -> list[Any]:
+        return await asyncio.gather(*(commit.wait(save) for save in [*fine, clashing]), return_exceptions=True)
+
+    answers = asyncio.run(one_turn())
+
+    assert answers[:3] == [1, 1, 1] and isinstance(answers[3], Conflict)
+    assert set(threads) == {threading.get_ident()}
+    assert [len(transaction) for transaction in store.transactions] == [1, 1, 1]  # the group failed, then one by one
+    assert commit._thread is None  # no commit thread was started
+    commit.close()
