@@ -284,8 +284,9 @@ class HistoryView(Protocol):
 
     def claimed_task_ids(self, provider: str) -> set[str]: ...
 
-    def unfinished_ids(self, limit: int) -> list[UUID]:
-        """Generations not yet completed, rejected, failed or cancelled, oldest first."""
+    def unfinished_ids(self, limit: int, not_held_by: str | None = None) -> list[UUID]:
+        """Generations not yet completed, rejected, failed or cancelled, oldest first; with `not_held_by`,
+        without those that this lease holder holds (a worker has them in hand already)."""
         ...
 
 

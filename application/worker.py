@@ -66,7 +66,7 @@ class Worker:
                 await pause(stop, scanned + SCAN_GAP_S - time.monotonic())
                 scanned = time.monotonic()
                 await asyncio.to_thread(self.history.catch_up)
-                unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4)
+                unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4, self.holder)
                 self._finished &= set(unfinished)
                 unfinished = [generation_id for generation_id in unfinished if generation_id not in self._finished]
                 if once and not unfinished and not self._handling:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from domain.generation import GENERATION_EVENTS, VideoGeneration
-from adapters.persistence.tables import generation_history
+from adapters.persistence.tables import generation_history, generation_leases
 from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
 FINISHED_STAGES = ("Charged", "Rejected", "Failed", "Cancelled")
@@ -71,13 +71,18 @@ class SqlHistoryView(TrackedProjection):
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 
-    def unfinished_ids(self, limit: int) -> list[UUID]:
-        query = (
-            select(generation_history.c.generation_id)
-            .where(generation_history.c.stage.not_in(FINISHED_STAGES))
-            .order_by(generation_history.c.created_at)
-            .limit(limit)
-        )
+    def unfinished_ids(self, limit: int, not_held_by: str | None = None) -> list[UUID]:
+        query = select(generation_history.c.generation_id).where(generation_history.c.stage.not_in(FINISHED_STAGES))
+        if not_held_by is not None:
+            # The holder's leases are in the same database: the database leaves out what the worker has in
+            # hand, instead of the worker reading every unfinished id at each scan to drop its own.
+            leases = generation_leases.c
+            query = query.where(
+                ~exists().where(
+                    leases.generation_id == generation_history.c.generation_id, leases.holder == not_held_by
+                )
+            )
+        query = query.order_by(generation_history.c.created_at).limit(limit)
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 

@@ -30,6 +30,7 @@ from adapters.persistence.tables import (
 )
 from adapters.usage.ledger import SqlUsageLedger
 from adapters.usage.plans import SqlSubscriptionPlans
+from adapters.work.leases import SqlLeases
 from application.event_log import EventLog
 from application.ports import Asset, Charge
 from domain.generation import VideoGeneration
@@ -497,3 +498,18 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
         assert connection.execute(select(projection_positions.c.notification_id)).scalar_one() == (
             event_log.recorder.max_notification_id()
         )
+
+
+def test_unfinished_ids_leave_out_those_the_asking_holder_leases_but_not_anyone_elses(
+    history: SqlHistoryView, engine: Engine, story: dict[str, VideoGeneration]
+) -> None:
+    history.catch_up()
+    leases = SqlLeases(engine)
+    unfinished = {story["alice_requested"].id, story["bob_submitted"].id}
+    assert set(history.unfinished_ids(10)) == unfinished
+    leases.acquire_many([story["bob_submitted"].id], "me", 30)
+    leases.acquire_many([story["alice_requested"].id], "another worker", 30)
+
+    assert history.unfinished_ids(10, not_held_by="me") == [story["alice_requested"].id]
+    assert set(history.unfinished_ids(10, not_held_by="another worker")) == {story["bob_submitted"].id}
+    assert set(history.unfinished_ids(10)) == unfinished
