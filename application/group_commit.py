@@ -65,27 +65,25 @@ class GroupCommit:
     async def wait(self, save: Save) -> Any:
         """Submits from a coroutine and waits without blocking its event loop.
 
-        The saves of one turn of the event loop are handed over together when the turn ends: the commit
-        thread wakes once for all of them instead of once each.
+        On the commit thread, a save is queued at once, so the thread writes while the loop goes on. On the
+        loop (`on_loop`), the saves of one turn are written together when the turn ends.
         """
         loop = asyncio.get_running_loop()
         save.waiter = loop.create_future()
         save.waiter.add_done_callback(lambda waiter: waiter.cancelled() and save.answer.cancel())
+        if not self.on_loop:
+            self._enqueue([save])
+            return await save.waiter
         turn = self._turns.get(loop)
         if turn is None:
             turn = self._turns[loop] = []
-            loop.call_soon(self._hand_over, loop)
+            loop.call_soon(self._write_turn, loop)
         turn.append(save)
         return await save.waiter
 
-    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _write_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         # A caller that stopped waiting (a cancelled task) during the turn gets no write.
         saves = [save for save in self._turns.pop(loop) if save.waiter is None or not save.waiter.cancelled()]
-        if not saves:
-            return
-        if not self.on_loop:
-            self._enqueue(saves)
-            return
         waiting: list[Save] = []
         self._take(saves, waiting)
         while waiting:

@@ -157,9 +157,9 @@ def test_a_forked_child_commits_on_a_thread_of_its_own() -> None:
     commit.close()
 
 
-def test_the_saves_of_one_turn_of_the_event_loop_share_one_transaction_and_each_hears_back() -> None:
+def test_on_the_loop_the_saves_of_one_turn_share_one_transaction_and_each_hears_back() -> None:
     store = FakeStore()
-    commit = GroupCommit(store.write, name="test")
+    commit = GroupCommit(store.write, name="test", on_loop=True)
     saves = [save_of(Event(uuid4(), 1)) for _ in range(50)]
 
     async def one_turn() -> list[Any]:
@@ -170,15 +170,15 @@ def test_the_saves_of_one_turn_of_the_event_loop_share_one_transaction_and_each_
     commit.close()
 
 
-def test_a_save_whose_caller_stopped_waiting_before_its_turn_was_handed_over_is_not_written() -> None:
+def test_on_the_loop_a_save_whose_caller_stopped_waiting_before_its_turn_was_written_is_not_written() -> None:
     store = FakeStore()
-    commit = GroupCommit(store.write, name="test")
+    commit = GroupCommit(store.write, name="test", on_loop=True)
     kept, dropped = save_of(Event(uuid4(), 1)), save_of(Event(uuid4(), 1))
 
     async def one_turn() -> int:
         waiting = asyncio.ensure_future(commit.wait(dropped))
         answered = asyncio.ensure_future(commit.wait(kept))
-        await asyncio.sleep(0)  # both are waiting; their turn is handed over at its end
+        await asyncio.sleep(0)  # both are waiting; their turn is written at its end
         waiting.cancel()
         return await answered
 
