@@ -72,7 +72,7 @@ class GroupCommit:
         save.waiter = loop.create_future()
         save.waiter.add_done_callback(lambda waiter: waiter.cancelled() and save.answer.cancel())
         if not self.on_loop:
-            self._enqueue([save])
+            self.submit(save)
             return await save.waiter
         turn = self._turns.get(loop)
         if turn is None:
