@@ -16,15 +16,15 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Connection, Engine, Table, delete, insert, select, type_coerce, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import NullType
 
 from application.event_log import EventLog
 from adapters.persistence.tables import projection_positions
 
-# Events applied per transaction: a rebuild's cost per batch (a few statements) is spread over many events,
-# while the decoded batch stays a few megabytes.
+# Notification ids a batch covers, so at most as many events applied per transaction: a rebuild's cost per batch
+# (a few statements) is spread over many events, while the decoded batch stays a few megabytes.
 BATCH = 5000
 
 
@@ -93,8 +93,8 @@ _collector = _CollectorPause()
 class TrackedProjection:
     """Subclasses set `name`, `event_types` and `tables`, and apply each batch of events in `_apply_batch`.
 
-    Events are applied in log order, each exactly once, in batches of at most BATCH; a batch and the position
-    after it are committed together.
+    Events are applied in log order, each exactly once, in batches that each cover the next BATCH notification ids
+    of the log (up to its last); a batch and the position after it are committed together.
     """
 
     name: ClassVar[str]
@@ -113,7 +113,7 @@ class TrackedProjection:
         self.log_table: Table = recorder.events_record_cls.__table__
 
     def catch_up(self) -> None:
-        while self._catch_up_batch() == BATCH:
+        while self._catch_up_batch():
             pass
 
     def clear(self) -> None:
@@ -136,21 +136,28 @@ class TrackedProjection:
         """Applies a batch of events in log order, decoding only those whose payload it needs."""
         raise NotImplementedError
 
-    def _catch_up_batch(self) -> int:
+    def _catch_up_batch(self) -> bool:
+        """Applies the next batch; whether the log went on past it."""
         with self.engine.begin() as connection:
             position = self._lock_position(connection)  # (may wait for another process: not in the pause)
+            last = connection.execute(select(func.max(self.log_table.c.id))).scalar_one() or 0
+            end = min(position + BATCH, last)
+            if end <= position:
+                return False
             with _collector.during_batch():
-                batch = self._notifications_after(connection, position)
-                self._apply_batch(connection, batch)
-                if batch:
-                    connection.execute(
-                        update(projection_positions)
-                        .where(projection_positions.c.name == self.name)
-                        .values(notification_id=batch[-1].id)
-                    )
-        return len(batch)
+                self._apply_batch(connection, self._notifications_between(connection, position, end))
+                connection.execute(
+                    update(projection_positions)
+                    .where(projection_positions.c.name == self.name)
+                    .values(notification_id=end)
+                )
+        return end < last
 
-    def _notifications_after(self, connection: Connection, position: int) -> list[LoggedEvent]:
+    def _notifications_between(self, connection: Connection, position: int, end: int) -> list[LoggedEvent]:
+        # A batch is a range of ids, not the next BATCH rows of its topics: "ORDER BY id LIMIT n" under a filter
+        # let PostgreSQL's planner sort every later row of the log for each batch. The log's writers take its
+        # table lock, so every id up to the last one seen is committed, and the position can move to the end of
+        # the range even where none of its events are of the projection's topics.
         # The recorder's select_notifications would give the same rows, but through the ORM (an identity map
         # and instance state per row cost several times the query) and on a connection of its own; here the
         # log's own table is read with Core, inside the transaction that moves the position.
@@ -160,9 +167,8 @@ class TrackedProjection:
                 columns.id, type_coerce(columns.originator_id, NullType), columns.originator_version, columns.topic,
                 columns.state,
             )
-            .where(columns.id > position, columns.topic.in_(self.topics))
+            .where(columns.id > position, columns.id <= end, columns.topic.in_(self.topics))
             .order_by(columns.id)
-            .limit(BATCH)
         ).all()
         originator_ids = self._originator_ids(connection, {row[1] for row in rows})
         type_of_topic, mapper = self.type_of_topic, self.events.mapper

@@ -412,6 +412,34 @@ def test_a_long_log_is_caught_up_in_batches(
     assert rows[generations[-1].id][2] == "Rejected"
 
 
+def test_a_batch_covers_a_range_of_the_log_and_moves_past_events_the_projection_does_not_read(
+    history: SqlHistoryView, engine: Engine, event_log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projection_module, "BATCH", 2)
+    generation = requested("ana")
+    event_log.save(generation)
+    quota = event_log.quota("ana", PERIOD)
+    for _ in range(5):
+        quota.reserve(uuid4(), Decimal("0.01"), LOCAL_PLAN, "sandbox/m")
+    event_log.save(quota)
+    last = event_log.recorder.max_notification_id()
+    read: list[tuple[int, int]] = []
+    real = history._notifications_between
+
+    def noting(connection: Any, position: int, end: int) -> Any:
+        read.append((position, end))
+        return real(connection, position, end)
+
+    monkeypatch.setattr(history, "_notifications_between", noting)
+    history.catch_up()
+
+    assert list(history_rows(engine)) == [generation.id]
+    assert history.position() == last and last is not None and last > 2
+    assert read == [(start, min(start + 2, last)) for start in range(0, last, 2)]
+    history.catch_up()
+    assert len(read) == len(range(0, last, 2))  # at the log's end, nothing more is read
+
+
 def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_events(
     url: str, engine: Engine, event_log: EventLog, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
@@ -465,8 +493,8 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
 
         return notifications_after
 
-    monkeypatch.setattr(view_a, "_notifications_after", hooked("a", view_a._notifications_after))
-    monkeypatch.setattr(view_b, "_notifications_after", hooked("b", view_b._notifications_after))
+    monkeypatch.setattr(view_a, "_notifications_between", hooked("a", view_a._notifications_between))
+    monkeypatch.setattr(view_b, "_notifications_between", hooked("b", view_b._notifications_between))
 
     def run(view: SqlHistoryView, done: threading.Event | None) -> None:
         try:
