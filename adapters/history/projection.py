@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from domain.generation import GENERATION_EVENTS, VideoGeneration
+from adapters.persistence.bulk_insert import insert_rows
 from adapters.persistence.tables import generation_history, generation_leases
 from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
@@ -49,7 +50,7 @@ class SqlHistoryView(TrackedProjection):
             elif issubclass(event_type, VideoGeneration.Submitted):
                 latest["task_id"] = logged.decode().task_id
         if new_rows:
-            connection.execute(insert(generation_history), list(new_rows.values()))
+            insert_rows(connection, generation_history, list(new_rows.values()))
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for generation_id, change in changes.items():
             by_columns.setdefault(tuple(sorted(change)), []).append(

@@ -8,9 +8,10 @@ from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from domain.generation import VideoGeneration
+from adapters.persistence.bulk_insert import insert_rows
 from adapters.persistence.tables import asset_index
 from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
@@ -63,7 +64,7 @@ class SqlAssetIndex(TrackedProjection):
                     "completed_at": completed.timestamp,
                 }
             )
-        connection.execute(insert(asset_index), rows)
+        insert_rows(connection, asset_index, rows)
 
     def _owners(self, connection: Connection, batch: Sequence[LoggedEvent]) -> dict[int, str]:
         """The owner of each generation completed in the batch, by the notification id of its `Completed`.

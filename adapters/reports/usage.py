@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from domain.quota import MonthlyQuota
+from adapters.persistence.bulk_insert import insert_rows
 from adapters.persistence.tables import usage_report, usage_report_items
 from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
@@ -219,4 +220,4 @@ class SqlUsageReport(TrackedProjection):
                 updated,
             )
         if inserted:
-            connection.execute(insert(usage_report_items), inserted)
+            insert_rows(connection, usage_report_items, inserted)
