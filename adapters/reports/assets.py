@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 
 from domain.generation import VideoGeneration
 from adapters.persistence.bulk_insert import insert_rows
-from adapters.persistence.tables import asset_index
+from adapters.persistence.tables import asset_index, generation_history
 from adapters.persistence.tracked_projection import LoggedEvent, TrackedProjection
 
 
@@ -69,10 +69,24 @@ class SqlAssetIndex(TrackedProjection):
     def _owners(self, connection: Connection, batch: Sequence[LoggedEvent]) -> dict[int, str]:
         """The owner of each generation completed in the batch, by the notification id of its `Completed`.
 
-        `Completed` does not repeat the owner: it is in the generation's first event, read here for the whole
-        batch in one query (the log joined to itself, rather than sent a list of the batch's ids) and decoded
-        by the log's mapper, like every event a projection reads.
+        `Completed` does not repeat the owner: it is in the generation's first event, which the generation history
+        has already projected when it is as far on (a rebuild rebuilds the history first). The others' first
+        events are read and decoded here.
         """
+        history = generation_history.c
+        generations = {logged.originator_id for logged in batch}
+        known = dict(
+            connection.execute(
+                select(history.generation_id, history.user_id).where(history.generation_id.in_(generations))
+            ).all()
+        )
+        owners = {logged.id: known[logged.originator_id] for logged in batch if logged.originator_id in known}
+        if len(owners) < len(batch):
+            owners.update(self._owners_from_requests(connection, [each for each in batch if each.id not in owners]))
+        return owners
+
+    def _owners_from_requests(self, connection: Connection, batch: Sequence[LoggedEvent]) -> dict[int, str]:
+        # The log joined to itself over the batch's range, rather than sent a list of the batch's ids.
         completed, requested = self.log_table.alias("completed"), self.log_table.alias("requested")
         query = (
             select(completed.c.id, requested.c.originator_version, requested.c.topic, requested.c.state)
@@ -89,5 +103,5 @@ class SqlAssetIndex(TrackedProjection):
         return {
             completed_id: to_domain_event(StoredEvent(generation_of[completed_id], version, topic, state)).user_id
             for completed_id, version, topic, state in connection.execute(query).all()
-            if completed_id in generation_of  # (a row committed since the batch was read is not in it)
+            if completed_id in generation_of  # (only the batch's events the history did not know)
         }

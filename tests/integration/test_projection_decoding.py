@@ -86,6 +86,27 @@ def test_the_asset_index_decodes_each_completed_and_the_request_naming_its_owner
     assert owners == {generation.id: generation.user_id for generation in story.generations.values() if generation.video}
 
 
+def test_behind_a_history_as_far_on_the_asset_index_decodes_only_each_completed_and_takes_the_owner_from_it(
+    engine: Engine, event_log: EventLog, recording: RecordingMapper
+) -> None:
+    story = Story(event_log)
+    tell_a_busy_quarter(story, range(12))
+    history = SqlHistoryView(engine, event_log)
+    history.catch_up()
+    late = story.reserve("late", "late-user", "0.1", APRIL)  # after the history caught up: owner from its request
+    story.charge(late, 2000)
+    recording.decoded.clear()
+    completed = in_the_log(event_log)["Completed"]
+
+    SqlAssetIndex(engine, event_log).catch_up()
+
+    assert recording.decoded == Counter({"Completed": completed, "Requested": 1})
+    with engine.connect() as connection:
+        owners = dict(connection.execute(select(asset_index.c.generation_id, asset_index.c.user_id)).all())
+    assert owners == {generation.id: generation.user_id for generation in story.generations.values() if generation.video}
+    assert owners[late.id] == "late-user"
+
+
 def test_the_projections_read_release_1_rows_upcast_in_every_field_they_keep(
     engine: Engine, event_log: EventLog
 ) -> None:
