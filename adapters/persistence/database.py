@@ -39,6 +39,7 @@ def event_store_env(url: str, *, cipher_key: str | None, compress: bool) -> dict
         # Cached aggregates are fast-forwarded from the store on every read (never stale) and copied
         # before use, so a read costs one small query instead of replaying a quota's month.
         "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
+        "TRANSCODER_TOPIC": "adapters.persistence.transcoder:OrjsonReadingTranscoder",
     }
     if cipher_key:
         env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
