@@ -8,7 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from domain.generation import VideoGeneration
 from adapters.persistence.bulk_insert import insert_rows
@@ -73,14 +73,18 @@ class SqlAssetIndex(TrackedProjection):
         has already projected when it is as far on (a rebuild rebuilds the history first). The others' first
         events are read and decoded here.
         """
-        history = generation_history.c
-        generations = {logged.originator_id for logged in batch}
+        completed, history = self.log_table.alias("completed"), generation_history.c
+        same_generation = completed.c.originator_id == history.generation_id
+        if connection.dialect.name == "sqlite":  # the log keeps an id as 16 bytes, the read tables as 32 hex digits
+            same_generation = func.lower(func.hex(completed.c.originator_id)) == history.generation_id
         known = dict(
             connection.execute(
-                select(history.generation_id, history.user_id).where(history.generation_id.in_(generations))
+                select(completed.c.id, history.user_id)
+                .join_from(completed, generation_history, same_generation)
+                .where(completed.c.id.between(batch[0].id, batch[-1].id), completed.c.topic.in_(self.topics))
             ).all()
         )
-        owners = {logged.id: known[logged.originator_id] for logged in batch if logged.originator_id in known}
+        owners = {logged.id: known[logged.id] for logged in batch if logged.id in known}
         if len(owners) < len(batch):
             owners.update(self._owners_from_requests(connection, [each for each in batch if each.id not in owners]))
         return owners
