@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from application.ports import WrittenBeside
+from adapters.persistence.rows_beside import write_together
 
 
 class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
@@ -35,9 +36,7 @@ class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
         if not beside:
             return super().insert_events(stored_events, session=session, **kwargs)
         with self.transaction(commit=True) if session is None else nullcontext(session) as transaction:
-            connection = transaction.connection()
-            for row in beside:
-                row.write(connection)
+            write_together(transaction.connection(), beside)
             return super().insert_events(stored_events, session=transaction, **kwargs)
 
     def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:

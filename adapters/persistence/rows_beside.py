@@ -6,11 +6,12 @@ the first and leaves it as it is.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table
+
+from adapters.persistence.bulk_insert import insert_rows
 
 
 class InsertedOnce:
@@ -24,15 +25,19 @@ class InsertedOnce:
     def write(self, transaction: Connection | None) -> None:
         if transaction is None:
             with self.engine.begin() as connection:
-                connection.execute(_insert_once(self.table, connection.dialect.name), self.row)
+                insert_rows(connection, self.table, [self.row], keep_stored=True)
         else:
-            transaction.execute(_insert_once(self.table, transaction.dialect.name), self.row)
+            insert_rows(transaction, self.table, [self.row], keep_stored=True)
 
 
-@cache
-def _insert_once(table: Table, dialect: str) -> Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise ValueError(f"no insert-once for the {dialect} dialect (videogen runs on sqlite and postgresql)")
+def write_together(transaction: Connection, rows: Sequence[Any]) -> None:
+    """Writes the rows in the transaction, as each one's `write` would: those inserted once with one statement per
+    table and set of columns, executed for all its rows at once; any other kind, each alone."""
+    together: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row in rows:
+        if isinstance(row, InsertedOnce):
+            together.setdefault((row.table, tuple(row.row)), []).append(row.row)
+        else:
+            row.write(transaction)
+    for (table, _), values in together.items():
+        insert_rows(transaction, table, values, keep_stored=True)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.persistence.bulk_insert import insert_rows
-from adapters.persistence.tables import asset_index, usage_report_items
+from adapters.persistence.tables import asset_index, content_assets, usage_ledger, usage_report_items
 
 
 def an_indexed_asset(number: int) -> dict[str, object]:
@@ -77,3 +77,41 @@ def test_no_rows_is_no_statement(engine: Engine) -> None:
     with engine.begin() as connection:
         insert_rows(connection, asset_index, [])
     assert rows_of(engine, asset_index) == []
+
+
+def a_ledger_entry(number: int) -> dict[str, object]:
+    return {
+        "entry_id": uuid4(), "generation_id": uuid4(), "user_id": "ana", "period": "2031-07", "provider": "sandbox",
+        "model": "m", "amount": Decimal("0.01") * number, "seconds": 5.0,
+        "created_at": datetime(2031, 7, 1, tzinfo=timezone.utc),
+    }
+
+
+def test_rows_kept_as_stored_leave_out_those_whose_key_is_taken_and_insert_the_others(engine: Engine) -> None:
+    stored = a_ledger_entry(1)
+    with engine.begin() as connection:
+        insert_rows(connection, usage_ledger, [stored])
+    again = {**a_ledger_entry(2), "generation_id": stored["generation_id"]}  # the same generation's entry again
+    new, twice = a_ledger_entry(3), a_ledger_entry(4)
+
+    with engine.begin() as connection:
+        insert_rows(connection, usage_ledger, [again, new, twice, {**twice, "amount": Decimal("9")}], keep_stored=True)
+
+    with engine.connect() as connection:
+        kept = {row.entry_id: row.amount for row in connection.execute(select(usage_ledger))}
+    assert kept == {stored["entry_id"]: Decimal("0.01"), new["entry_id"]: Decimal("0.03"), twice["entry_id"]: Decimal("0.04")}
+
+
+def test_a_column_left_out_gets_its_python_side_default(engine: Engine) -> None:
+    row = {
+        "id": uuid4(), "generation_id": uuid4(), "user_id": "ana", "asset_type": "video", "source_module": "m",
+        "filename": "a.mp4", "file_path": "/a.mp4", "file_size": 1, "mime_type": "video/mp4", "sha256": "ab" * 32,
+        "cost": Decimal("0"), "created_at": datetime(2031, 7, 1, tzinfo=timezone.utc),
+        "updated_at": datetime(2031, 7, 1, tzinfo=timezone.utc),
+    }
+    with engine.begin() as connection:
+        insert_rows(connection, content_assets, [row], keep_stored=True)
+
+    with engine.connect() as connection:
+        stored = connection.execute(select(content_assets)).one()
+    assert (stored.tags, stored.asset_metadata, stored.is_favorite, stored.download_count) == ([], {}, False, 0)

@@ -101,3 +101,30 @@ def test_a_row_written_again_beside_another_save_keeps_the_first_and_the_save_la
     assert again_id == first_id
     assert [(row.id, row.sha256) for row in rows(engine, content_assets)] == [(first_id, "01" * 32)]
     assert event_log.generation(generation.id).version == 2
+
+
+def test_many_rows_beside_one_save_are_each_stored_once_and_a_stored_one_stays_as_first_written(
+    engine: Engine, event_log: EventLog
+) -> None:
+    """The rows of a save (a loop turn's, in the worker) are written one statement per table for them all."""
+    generations = [requested() for _ in range(4)]
+    event_log.save(*generations)
+    library, ledger = SqlAssetLibrary(engine), SqlUsageLedger(engine)
+    first_id = library.register(an_asset(generations[0], sha256="01" * 32))
+    beside: list[Any] = []
+    expected_assets, expected_entries = {first_id: "01" * 32}, set()
+    for generation in generations:
+        asset_id, registration = library.registration(an_asset(generation, sha256="02" * 32))
+        entry_id, entry = ledger.entry(a_charge(generation))
+        beside += [registration, entry]
+        expected_assets.setdefault(asset_id, "02" * 32)
+        expected_entries.add(entry_id)
+    current = [event_log.generation(generation.id) for generation in generations]
+    for generation in current:
+        generation.cancel(reason="test")
+
+    asyncio.run(event_log.commit(*current, beside=beside))
+
+    assert {row.id: row.sha256 for row in rows(engine, content_assets)} == expected_assets
+    assert {row.entry_id for row in rows(engine, usage_ledger)} == expected_entries
+    assert len(expected_assets) == 4 and len(expected_entries) == 4
