@@ -56,7 +56,7 @@ class GroupCommit:
         self.write = write
         self.name = name
         self.on_loop = on_loop
-        self._queue: queue.SimpleQueue[list[Save] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Save | None] = queue.SimpleQueue()
         self._turns: dict[asyncio.AbstractEventLoop, list[Save]] = {}
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -91,10 +91,6 @@ class GroupCommit:
             _deliver(self._written(group))
 
     def submit(self, save: Save) -> Future[Any]:
-        self._enqueue([save])
-        return save.answer
-
-    def _enqueue(self, saves: list[Save]) -> None:
         # A forked child inherits the queue but not the thread: it starts its own.
         if self._thread is None or self._pid != os.getpid():
             with self._start:
@@ -105,7 +101,8 @@ class GroupCommit:
                         target=self._run, args=(self._queue,), name=f"{self.name}-commit", daemon=True
                     )
                     self._thread.start()
-        self._queue.put(saves)
+        self._queue.put(save)
+        return save.answer
 
     def close(self) -> None:
         with self._start:
@@ -114,7 +111,7 @@ class GroupCommit:
                 self._thread.join()
                 self._thread = None
 
-    def _run(self, saves: queue.SimpleQueue[list[Save] | None]) -> None:
+    def _run(self, saves: queue.SimpleQueue[Save | None]) -> None:
         waiting: list[Save] = []
         closing = False
         while not closing or waiting:
@@ -122,7 +119,7 @@ class GroupCommit:
                 first = saves.get()
                 if first is None:
                     return
-                self._take(first, waiting)
+                self._take([first], waiting)
             while True:
                 try:
                     more = saves.get_nowait()
@@ -131,7 +128,7 @@ class GroupCommit:
                 if more is None:
                     closing = True
                     break
-                self._take(more, waiting)
+                self._take([more], waiting)
             if waiting:
                 group, waiting = self._group(waiting)
                 self._commit(group)

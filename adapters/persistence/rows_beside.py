@@ -25,9 +25,9 @@ class InsertedOnce:
     def write(self, transaction: Connection | None) -> None:
         if transaction is None:
             with self.engine.begin() as connection:
-                insert_rows(connection, self.table, [self.row], keep_stored=True)
-        else:
-            insert_rows(transaction, self.table, [self.row], keep_stored=True)
+                self.write(connection)
+            return
+        insert_rows(transaction, self.table, [self.row], keep_stored=True)
 
 
 def write_together(transaction: Connection, rows: Sequence[Any]) -> None:

@@ -19,6 +19,11 @@ class _NotReadExactly(Exception):
     pass
 
 
+def _check_exact(number: float) -> None:
+    if abs(number) >= _EXACT_INTEGERS and number.is_integer():
+        raise _NotReadExactly
+
+
 class OrjsonReadingTranscoder(JSONTranscoder):
     def decode(self, data: bytes) -> Any:
         try:
@@ -32,8 +37,8 @@ class OrjsonReadingTranscoder(JSONTranscoder):
             for index, item in enumerate(value):
                 if type(item) is dict or type(item) is list:
                     value[index] = self._revive(item)
-                elif type(item) is float and abs(item) >= _EXACT_INTEGERS and item.is_integer():
-                    raise _NotReadExactly
+                elif type(item) is float:
+                    _check_exact(item)
             return value
         names = self.names
         for key, item in value.items():
@@ -48,8 +53,8 @@ class OrjsonReadingTranscoder(JSONTranscoder):
             elif kind is list:
                 if item:
                     value[key] = self._revive(item)
-            elif kind is float and abs(item) >= _EXACT_INTEGERS and item.is_integer():
-                raise _NotReadExactly
+            elif kind is float:
+                _check_exact(item)
         if len(value) == 2 and "_type_" in value and "_data_" in value:
             return self._decode_obj(value)
         return value
