@@ -93,10 +93,11 @@ class EventLog(Application[UUID]):
         save.beside = list(beside)
         return await self._group_commit.wait(save)
 
-    def write_on_loop(self) -> None:
+    def write_on_loop(self, on: bool = True) -> None:
         """From now on, a coroutine's saves are written on its event loop's thread when the loop's turn ends
-        (see GroupCommit's `on_loop`): for a process that is busy on its loop, such as the worker."""
-        self._group_commit.on_loop = True
+        (see GroupCommit's `on_loop`): for a process that is busy on its loop, such as the worker. `on=False`
+        goes back to the commit thread."""
+        self._group_commit.on_loop = on
 
     def close(self) -> None:
         self._group_commit.close()

@@ -5,7 +5,8 @@ Submitted -> Completed -> Charged, each step saved as the use-cases save it (Req
 save with the quota's reservation, as RequestGeneration does; Charged with the quota's settlement, as
 ChargeGeneration does), awaiting `EventLog.commit` before the next step, with 64 generations in flight on
 one event loop as the worker (default --concurrency) drives them: the group commit puts the saves that
-arrive together in one transaction. Provider and encoding are left out.
+arrive together in one transaction, written on the event loop's thread as `videogen worker` writes them
+(`EventLog.write_on_loop`). Provider and encoding are left out.
 
 The reference: the very rows the path writes (event rows, and snapshot rows where the quota reaches a
 snapshot), made by the same code against an in-memory event store and taken from its mapper, inserted
@@ -13,9 +14,11 @@ into copy tables of the same schema in the same database (through the event stor
 SQLAlchemy Core, one transaction per generation. A second, informational reference inserts the same rows
 split into one transaction per save, as a lone generation's saves are written.
 
-Informational rows: the path with one generation at a time (nothing to group with: five transactions per
-generation), and the path with the reads the use-cases do before each step (the generation re-read before
-every step, the quota before Validated and Charged).
+Informational rows: the path with its transactions written on the commit thread instead (as the HTTP server
+and embedding code write them, so that their event loop goes on meanwhile), the path with one generation at
+a time (nothing to group with: five transactions per generation), and the path with the reads the
+use-cases do before each step (the generation re-read before every step, the quota before Validated and
+Charged).
 """
 
 from __future__ import annotations
@@ -251,8 +254,11 @@ def _timed(run: Callable[[int], Any], count: int) -> float:
     return time.perf_counter() - start
 
 
-def _timed_together(run: Callable[[int], Awaitable[Any]], count: int, in_flight: int) -> float:
-    """`count` journeys, `in_flight` of them at a time on one event loop, as the worker drives generations."""
+def _timed_together(
+    run: Callable[[int], Awaitable[Any]], count: int, in_flight: int, on_loop_of: Any | None = None
+) -> float:
+    """`count` journeys, `in_flight` of them at a time on one event loop, as the worker drives generations;
+    with `on_loop_of` (an EventLog), its transactions are written on the loop's thread, as the worker's are."""
 
     async def all_of_them() -> None:
         numbers = iter(range(count))
@@ -263,9 +269,15 @@ def _timed_together(run: Callable[[int], Awaitable[Any]], count: int, in_flight:
 
         await asyncio.gather(*(lane() for _ in range(in_flight)))
 
-    start = time.perf_counter()
-    asyncio.run(all_of_them())
-    return time.perf_counter() - start
+    if on_loop_of is not None:
+        on_loop_of.write_on_loop()
+    try:
+        start = time.perf_counter()
+        asyncio.run(all_of_them())
+        return time.perf_counter() - start
+    finally:
+        if on_loop_of is not None:
+            on_loop_of.write_on_loop(False)
 
 
 def measure(database: str, url: str, sizes: Sizes, data: Path) -> list[Figure]:
@@ -278,22 +290,25 @@ def measure(database: str, url: str, sizes: Sizes, data: Path) -> list[Figure]:
     services = Container(settings=providers.Object(Settings(data_dir=data, database_url=url)))
     log = services.events()
     raw = RawTables(log.recorder.datastore.engine)
-    samples: dict[str, list[float]] = {"path": [], "raw": [], "split": [], "reads": [], "alone": []}
+    samples: dict[str, list[float]] = {"path": [], "thread": [], "raw": [], "split": [], "reads": [], "alone": []}
     # Warm-up (not measured): imports, table creation, connections, SQLite WAL, the commit thread.
     _timed_together(Journey(log, reads=False, label="warm").one_together, IN_FLIGHT, IN_FLIGHT)
+    _timed_together(Journey(log, reads=False, label="warm-loop").one_together, IN_FLIGHT, IN_FLIGHT, log)
     raw.insert(captured_writes(1, "warm"), split=False)
     inserts = rows = 0
     for repetition in range(sizes.b1_repetitions):
         writes = captured_writes(count, f"raw{repetition}")
         writes_split = captured_writes(count, f"split{repetition}")
         path = Journey(log, reads=False, label=f"path{repetition}")
+        thread = Journey(log, reads=False, label=f"thread{repetition}")
         reads = Journey(log, reads=True, label=f"reads{repetition}")
         alone = Journey(log, reads=False, label=f"alone{repetition}")
         runs: dict[str, Callable[[], float]] = {
-            "path": lambda: _timed_together(path.one_together, count, IN_FLIGHT),
+            "path": lambda: _timed_together(path.one_together, count, IN_FLIGHT, log),
+            "thread": lambda: _timed_together(thread.one_together, count, IN_FLIGHT),
             "raw": lambda: raw.insert(writes, split=False),
             "split": lambda: raw.insert(writes_split, split=True),
-            "reads": lambda: _timed_together(reads.one_together, count, IN_FLIGHT),
+            "reads": lambda: _timed_together(reads.one_together, count, IN_FLIGHT, log),
             "alone": lambda: _timed(alone.one, count),
         }
         for name in alternate(repetition, list(runs)):
@@ -317,6 +332,12 @@ def measure(database: str, url: str, sizes: Sizes, data: Path) -> list[Figure]:
             references=[raw_reference, split_reference], ratio=rate["path"] / rate["raw"],
             ratio_meaning="path rate / raw rate (1 tx/generation)", target=TARGET,
             met=rate["path"] / rate["raw"] >= 0.5, samples=samples["path"], detail=detail,
+        ),
+        Figure(
+            id=f"B1t-{database}", name=f"B1 path, commit thread (as the HTTP server writes), {database} (info)",
+            value=rate["thread"], unit="gen/s", references=[raw_reference], ratio=rate["thread"] / rate["raw"],
+            ratio_meaning="rate / raw rate (1 tx/generation)", target="info", met=None, samples=samples["thread"],
+            detail={"see": f"B1-{database}", "why": "the path's transactions written on the commit thread"},
         ),
         Figure(
             id=f"B1a-{database}", name=f"B1 path, one generation at a time, {database} (info)", value=rate["alone"],
