@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,7 +130,8 @@ class TrackGeneration:
                 message=f"the video is larger than the {error.limit} bytes allowed", may_bill=True,
             )
         try:
-            facts = self.probe.probe(key)
+            # Off the event loop: probing reads the file (all of it, when its header gives no duration).
+            facts = await asyncio.to_thread(self.probe.probe, key)
         except ValueError:
             return await fail_generation(
                 self.events, generation.id, code="provider_failure",

@@ -7,10 +7,12 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from application.ports import InputTooBig, StoredObject
 
@@ -41,25 +43,24 @@ class FilesystemStorage:
         return path
 
     async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None) -> StoredObject:
+        """Every file operation (create, write, hash, fsync, rename) runs off the event loop, one thread hop per
+        chunk: a chunk is written when the next arrives, and the last one together with the fsync and rename."""
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part")
-        digest = hashlib.sha256()
+        part = _PartFile(target, target.with_name(f".{target.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part"))
         size = 0
+        pending: bytes | None = None
         try:
-            with open(temp, "wb") as file:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise InputTooBig(max_bytes)
-                    digest.update(chunk)
-                    await asyncio.to_thread(file.write, chunk)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, target)
+            async for chunk in chunks:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise InputTooBig(max_bytes)
+                if pending is not None:
+                    await asyncio.to_thread(part.write, pending)
+                pending = chunk
+            sha256 = await asyncio.to_thread(part.finish, pending)
         finally:
-            temp.unlink(missing_ok=True)
-        return StoredObject(key=key, sha256=digest.hexdigest(), bytes=size, location=str(target))
+            part.discard()
+        return StoredObject(key=key, sha256=sha256, bytes=size, location=str(target))
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
         path = self.path(key)
@@ -97,6 +98,52 @@ class FilesystemStorage:
 
     def locate(self, key: str) -> str:
         return str(self.path(key))
+
+
+class _PartFile:
+    """A put's hidden temp file, created on its first write and renamed to the target once whole and on disk.
+
+    Written from worker threads; a put that stops (an error, a cancelled caller) discards it, after any write still
+    running in a thread, and nothing is written to it after that.
+    """
+
+    def __init__(self, target: Path, temp: Path) -> None:
+        self.target = target
+        self.temp = temp
+        self.digest = hashlib.sha256()
+        self.file: BinaryIO | None = None
+        self.discarded = False
+        self._lock = threading.Lock()
+
+    def write(self, chunk: bytes) -> None:
+        with self._lock:
+            self._write(chunk)
+
+    def finish(self, last: bytes | None) -> str:
+        with self._lock:
+            self._write(last or b"")
+            assert self.file is not None
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.temp, self.target)
+            return self.digest.hexdigest()
+
+    def discard(self) -> None:
+        with self._lock:
+            self.discarded = True
+            if self.file is not None:
+                self.file.close()
+            self.temp.unlink(missing_ok=True)
+
+    def _write(self, chunk: bytes) -> None:
+        if self.discarded:
+            raise RuntimeError("the put was abandoned")
+        if self.file is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.temp, "wb")  # noqa: SIM115 - closed by finish or discard
+        self.digest.update(chunk)
+        self.file.write(chunk)
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -68,6 +69,62 @@ def test_a_put_that_fails_mid_stream_leaves_no_file_and_no_part_file(storage: Fi
 
     assert files_under(root) == []
     assert storage.stat("videos/u-1/clip.mp4") is None
+
+
+def test_a_put_cancelled_while_writing_leaves_no_file_and_no_part_file(storage: FilesystemStorage, root: Path) -> None:
+    written = asyncio.Event()
+
+    async def source() -> AsyncIterator[bytes]:
+        yield os.urandom(CHUNK)
+        yield os.urandom(CHUNK)
+        written.set()
+        await asyncio.sleep(3600)
+        yield b"never"
+
+    async def cancel_mid_put() -> None:
+        put = asyncio.create_task(storage.put("videos/u-1/clip.mp4", source()))
+        await written.wait()
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+
+    asyncio.run(cancel_mid_put())
+
+    assert files_under(root) == []
+
+
+def test_an_empty_source_stores_an_empty_object(storage: FilesystemStorage) -> None:
+    stored = asyncio.run(storage.put("videos/u-1/empty.mp4", stream([])))
+
+    assert (stored.bytes, stored.sha256) == (0, hashlib.sha256(b"").hexdigest())
+    assert Path(stored.location).read_bytes() == b""
+
+
+def test_a_put_opens_writes_syncs_and_renames_off_the_event_loop_thread(
+    storage: FilesystemStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: dict[str, str] = {}
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        threads["fsync"] = threading.current_thread().name
+        real_fsync(fd)
+
+    def replace(source: Path, target: Path) -> None:
+        threads["replace"] = threading.current_thread().name
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+
+    async def put_and_name_the_loop_thread() -> str:
+        await storage.put("videos/u-1/clip.mp4", stream([b"a" * 1000, b"b"]))
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(put_and_name_the_loop_thread())
+
+    assert set(threads) == {"fsync", "replace"}
+    assert loop_thread not in threads.values()
 
 
 def test_a_failed_put_over_an_existing_object_keeps_the_old_object_whole(

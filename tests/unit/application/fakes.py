@@ -8,6 +8,7 @@ programmable where a test needs the outside world to misbehave.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -122,9 +123,11 @@ class FakeProbe:
         self.facts: dict[str, MediaFacts] = {}
         self.undecodable: set[str] = set()
         self.probed: list[str] = []
+        self.threads: list[str] = []
 
     def probe(self, key: str) -> MediaFacts:
         self.probed.append(key)
+        self.threads.append(threading.current_thread().name)
         if any(key.startswith(prefix) for prefix in self.undecodable):
             raise ValueError(f"{key} is not media")
         return next((facts for prefix, facts in self.facts.items() if key.startswith(prefix)), self.default)

@@ -4,6 +4,7 @@ ChargeGeneration, against a scripted provider that fails in every way the money 
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import replace
 from decimal import Decimal
 from uuid import uuid4
@@ -231,6 +232,12 @@ def test_an_output_that_is_not_a_playable_video_ends_failed_and_is_not_registere
 
     assert_failed_and_released(paid_world, generation, "provider_failure", may_bill=True)
     assert paid_world.assets.registrations == 0
+
+
+def test_the_stored_video_is_probed_off_the_event_loop_thread(paid_world: World) -> None:
+    drive(paid_world, paid_request(paid_world))
+
+    assert paid_world.probe.probed and threading.main_thread().name not in paid_world.probe.threads
 
 
 # --- the deadline ---------------------------------------------------------------------------------
