@@ -99,6 +99,10 @@ class EventLog(Application[UUID]):
         goes back to the commit thread."""
         self._group_commit.on_loop = on
 
+    @property
+    def writing_on_loop(self) -> bool:
+        return self._group_commit.on_loop
+
     def close(self) -> None:
         self._group_commit.close()
         super().close()

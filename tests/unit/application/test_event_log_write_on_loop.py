@@ -43,3 +43,17 @@ def test_a_log_writing_on_the_loop_writes_a_turns_saves_together_on_the_loops_th
 
     assert log.writes == [(threading.get_ident(), 3)]
     assert all(log.generation(generation.id).stage == "Requested" for generation in generations)
+
+
+def test_a_log_told_to_stop_writing_on_the_loop_writes_on_its_commit_thread_again() -> None:
+    log = ThreadRecordingLog(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    log.write_on_loop()
+    log.write_on_loop(False)
+    generation = requested()
+
+    asyncio.run(log.commit(generation))
+
+    assert not log.writing_on_loop
+    [(thread, saves)] = log.writes
+    assert thread != threading.get_ident() and saves == 1
+    log.close()
