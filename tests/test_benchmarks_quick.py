@@ -48,3 +48,11 @@ def test_quick_benchmarks_produce_every_figure(tmp_path: Path) -> None:
     # The table shows the same figures as the JSON.
     for figure in figures.values():
         assert figure["name"][:15] in done.stdout
+
+
+def test_b2s_bare_loop_is_set_up_as_the_wavespeed_client_is() -> None:
+    """Reference (a) is the limit of our client: the same gate and the same pool, whatever they are tuned to."""
+    from adapters.wavespeed.client import MAX_IDLE_CONNECTIONS, MAX_IN_FLIGHT_REQUESTS
+    from tests.benchmarks.bare_loop import GATE, IDLE
+
+    assert (GATE, IDLE) == (MAX_IN_FLIGHT_REQUESTS, MAX_IDLE_CONNECTIONS)

@@ -20,6 +20,9 @@ from application.ports import ProviderError, SubmitOutcomeUnknown
 
 CHUNK = 1024 * 1024
 MAX_IN_FLIGHT_REQUESTS = 64
+# Measured in B2 (1,000 generations in flight): with 64 idle connections kept the worker spent a third of its
+# CPU checking them; with 32 as much; with 16 its CPU and wall time fell by a third. httpx's default is 20.
+MAX_IDLE_CONNECTIONS = 16
 
 
 class Transient(Exception):
@@ -109,10 +112,10 @@ class WaveSpeedClient:
             self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_REQUESTS)
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s, connect=10.0),
-                # No more connections than requests let through the gate: httpx checks every pooled
-                # connection on each assignment.
+                # No more connections than requests let through the gate, and few idle ones kept: httpx checks
+                # every pooled connection on each assignment, two system calls for each idle one.
                 limits=httpx.Limits(
-                    max_connections=MAX_IN_FLIGHT_REQUESTS, max_keepalive_connections=MAX_IN_FLIGHT_REQUESTS
+                    max_connections=MAX_IN_FLIGHT_REQUESTS, max_keepalive_connections=MAX_IDLE_CONNECTIONS
                 ),
             )
         return self._http

@@ -25,6 +25,7 @@ from application.policy import Policy
 
 MODEL = "wavespeed-ai/hunyuan-video-1.5/text-to-video"
 GATE = 64  # adapters/wavespeed/client.py MAX_IN_FLIGHT_REQUESTS
+IDLE = 16  # adapters/wavespeed/client.py MAX_IDLE_CONNECTIONS
 CHUNK = 1024 * 1024
 TERMINAL = ("completed", "failed", "cancelled", "timeout")
 
@@ -69,7 +70,7 @@ async def main(
     gate = asyncio.Semaphore(GATE)
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=10.0),
-        limits=httpx.Limits(max_connections=GATE, max_keepalive_connections=GATE),
+        limits=httpx.Limits(max_connections=GATE, max_keepalive_connections=IDLE),
     ) as http:
         results = await asyncio.gather(
             *(one(http, gate, base, key, number, out, counts) for number in range(count)), return_exceptions=True
