@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
