@@ -4,7 +4,7 @@ DO NOTHING`), the driver's executemany of one compiled statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
@@ -60,16 +60,22 @@ def _converted(
     table: Table, dialect: Dialect, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> Iterator[tuple[Any, ...]]:
     """Each row's values in the order of `names`, as each column's type converts them for this dialect."""
-    processors = [
-        (index, processor)
-        for index, name in enumerate(names)
-        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+    processors = _processors(table, dialect, tuple(names))
     for row in rows:
         values = [row[name] for name in names]
         for index, processor in processors:
             values[index] = processor(values[index])
         yield tuple(values)
+
+
+@lru_cache(maxsize=256)
+def _processors(table: Table, dialect: Dialect, names: tuple[str, ...]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    # Made once per table and columns: a worker writes a row or two beside most of its saves.
+    return tuple(
+        (index, processor)
+        for index, name in enumerate(names)
+        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    )
 
 
 def _copy(connection: Connection, table: Table, names: list[str], values: Iterator[tuple[Any, ...]]) -> None:

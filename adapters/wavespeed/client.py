@@ -21,7 +21,7 @@ from application.ports import ProviderError, SubmitOutcomeUnknown
 CHUNK = 1024 * 1024
 MAX_IN_FLIGHT_REQUESTS = 64
 # Measured in B2 (1,000 generations in flight): with 64 idle connections kept the worker spent a third of its
-# CPU checking them; with 32 as much; with 16 its CPU and wall time fell by a third. httpx's default is 20.
+# CPU checking them; with 32 no less; with 16 its CPU and wall time fell by a third. httpx's default is 20.
 MAX_IDLE_CONNECTIONS = 16
 
 

@@ -269,15 +269,16 @@ def _timed_together(
 
         await asyncio.gather(*(lane() for _ in range(in_flight)))
 
-    if on_loop_of is not None:
-        on_loop_of.write_on_loop()
-    try:
+    if on_loop_of is None:
         start = time.perf_counter()
         asyncio.run(all_of_them())
         return time.perf_counter() - start
+    was_on_loop = on_loop_of.writing_on_loop
+    on_loop_of.write_on_loop()
+    try:
+        return _timed_together(run, count, in_flight)
     finally:
-        if on_loop_of is not None:
-            on_loop_of.write_on_loop(False)
+        on_loop_of.write_on_loop(was_on_loop)
 
 
 def measure(database: str, url: str, sizes: Sizes, data: Path) -> list[Figure]:

@@ -476,7 +476,7 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
                 time.sleep(0.02)
 
     def hooked(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def notifications_after(*args: Any, **kwargs: Any) -> Any:
+        def notifications_between(*args: Any, **kwargs: Any) -> Any:
             found = real(*args, **kwargs)
             calls[name] += 1
             if name == "a" and calls["a"] == 1:
@@ -491,7 +491,7 @@ def test_two_first_catch_ups_at_once_take_turns_instead_of_applying_the_same_eve
                 a_done.wait(timeout=1.0)
             return found
 
-        return notifications_after
+        return notifications_between
 
     monkeypatch.setattr(view_a, "_notifications_between", hooked("a", view_a._notifications_between))
     monkeypatch.setattr(view_b, "_notifications_between", hooked("b", view_b._notifications_between))
