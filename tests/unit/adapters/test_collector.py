@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.cli.collector import YOUNG_COLLECTION_EVERY, settle_for_a_long_run
+from adapters.cli.collector import YOUNG_COLLECTION_EVERY, paused_while_loading, settle_for_a_long_run
 
 
 @pytest.fixture
@@ -28,3 +28,25 @@ def test_a_settled_process_keeps_its_start_up_objects_out_of_collections_and_col
     assert gc.get_freeze_count() >= len(made_at_start_up)
     assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY
     assert gc.isenabled()
+
+
+def test_nothing_is_collected_while_a_command_loads_and_the_collector_is_back_on_after() -> None:
+    collections_before = sum(generation["collections"] for generation in gc.get_stats())
+
+    with paused_while_loading():
+        assert not gc.isenabled()
+        garbage = [[index] for index in range(10 * gc.get_threshold()[0])]
+        del garbage
+
+    assert sum(generation["collections"] for generation in gc.get_stats()) == collections_before
+    assert gc.isenabled()
+
+
+def test_loading_leaves_a_collector_that_was_off_off() -> None:
+    gc.disable()
+    try:
+        with paused_while_loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
