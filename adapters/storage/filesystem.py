@@ -113,6 +113,7 @@ class _PartFile:
         self.digest = hashlib.sha256()
         self.file: BinaryIO | None = None
         self.discarded = False
+        self.renamed = False
         self._lock = threading.Lock()
 
     def write(self, chunk: bytes) -> None:
@@ -127,10 +128,13 @@ class _PartFile:
             os.fsync(self.file.fileno())
             self.file.close()
             os.replace(self.temp, self.target)
+            self.renamed = True
             return self.digest.hexdigest()
 
     def discard(self) -> None:
         with self._lock:
+            if self.renamed:
+                return
             self.discarded = True
             if self.file is not None:
                 self.file.close()

@@ -127,6 +127,21 @@ def test_a_put_opens_writes_syncs_and_renames_off_the_event_loop_thread(
     assert loop_thread not in threads.values()
 
 
+def test_a_whole_put_removes_no_part_file_after_its_rename(storage: FilesystemStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    removed: list[str] = []
+    real_unlink = Path.unlink
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        removed.append(path.name)
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+
+    asyncio.run(storage.put("videos/u-1/clip.mp4", stream([b"a" * 1000, b"b"])))
+
+    assert removed == []
+
+
 def test_a_failed_put_over_an_existing_object_keeps_the_old_object_whole(
     storage: FilesystemStorage, root: Path
 ) -> None:
