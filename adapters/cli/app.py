@@ -249,7 +249,8 @@ def worker(
     services.events().write_on_loop()
 
     def finished(generation_id: UUID, status: str) -> None:
-        err.print(f"{status} {generation_id}", highlight=False)
+        # A plain line per generation: through rich it cost 90 us each, about 1 % of the worker's CPU in B2.
+        sys.stderr.write(f"{status} {generation_id}\n")
 
     async def run() -> None:
         stop = asyncio.Event()
