@@ -51,7 +51,7 @@ async def generate(
     if data["status"] != "completed":
         return False
     size = 0
-    with open(out / f"{task_id}.mp4", "wb") as file:
+    with open(out / f"{number}.mp4", "wb") as file:
         async with gate, http.stream("GET", data["outputs"][0]) as response:
             response.raise_for_status()
             async for chunk in response.aiter_raw(CHUNK):

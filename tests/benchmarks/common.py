@@ -43,7 +43,7 @@ class Sizes:
 
 FULL = Sizes(
     b1_generations=500, b1_repetitions=5,
-    b2_in_flight=1000, b2_task_seconds=2.0, b2_repetitions=3,
+    b2_in_flight=1000, b2_task_seconds=2.0, b2_repetitions=5,
     b3_events=100_000, b3_repetitions=5,
     b4_bytes=1024**3, b4_repetitions=3,
     b5_calls=100, b5_warmup=5,

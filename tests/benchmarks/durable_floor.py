@@ -6,14 +6,21 @@ as the event store does, on one thread that group-commits whatever is queued, as
 does; each step waits for its commit. No framework: raw sqlite3. What it adds to (a) is what durability
 itself costs on this machine; what the worker adds beyond it is the service's own work.
 
-    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR
+With `--stack` it also does the two things every generation of the service must do that (a) does not and
+that involve no code of ours: it loads the design card's libraries (eventsourcing, SQLAlchemy, pydantic,
+PyAV, dependency-injector, typer, rich) before the first request, and it syncs each video to disk before
+its Completed save ("nothing lost"). What the worker adds beyond that is its own work.
+
+    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
 Prints one JSON line: bare_loop's counts plus "commits".
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import os
 import queue
 import sqlite3
 import sys
@@ -27,6 +34,10 @@ import httpx
 
 from tests.benchmarks import bare_loop
 
+STACK = (
+    "eventsourcing.application", "eventsourcing_sqlalchemy.recorders", "sqlalchemy", "pydantic", "pydantic_settings",
+    "av", "dependency_injector.containers", "typer", "rich",
+)
 STATE = json.dumps({
     "timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-25T17:25:14.960004+00:00"}, "prompt": "p" * 400,
 }).encode()
@@ -78,14 +89,23 @@ class Commits:
         await waiter
 
 
+def _sync(out: Path, number: int) -> None:
+    descriptor = os.open(out / f"{number}.mp4", os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _answer(waiters: list[asyncio.Future[None]]) -> None:
     for waiter in waiters:
         if not waiter.done():
             waiter.set_result(None)
 
 
-def with_saves(commits: Commits) -> Callable[..., Awaitable[bool]]:
-    """bare_loop.generate with the generation's four saves around it."""
+def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awaitable[bool]]:
+    """bare_loop.generate with the generation's four saves around it (and, with `sync_videos`, its video synced
+    to disk, in a thread as the storage does, before Completed)."""
 
     async def generate(
         http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path,
@@ -94,6 +114,8 @@ def with_saves(commits: Commits) -> Callable[..., Awaitable[bool]]:
         originator_id = uuid.uuid4().bytes
         await commits.save(originator_id, 3, "SubmitAttempted")
         done = await bare_loop.generate(http, gate, base, key, number, out, counts)
+        if done and sync_videos:
+            await asyncio.to_thread(_sync, out, number)
         # Submitted is saved after the submit's answer and before the polls in the worker; here after the
         # download, which moves no work off the event loop and adds the same commit.
         for version, topic in ((4, "Submitted"), (5, "Completed"), (6, "Charged")):
@@ -105,7 +127,13 @@ def with_saves(commits: Commits) -> Callable[..., Awaitable[bool]]:
 
 if __name__ == "__main__":
     base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    stack = sys.argv[5:] == ["--stack"]
+    if stack:
+        for module in STACK:
+            importlib.import_module(module)
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
-    counts = asyncio.run(bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits)))
+    counts = asyncio.run(
+        bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits, sync_videos=stack))
+    )
     print(json.dumps({**counts, "commits": commits.commits}))

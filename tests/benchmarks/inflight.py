@@ -6,8 +6,9 @@ seconds (wait4's rusage of that child). References, each a child process of its 
 stand-in, in a rotating order per repetition: (a) tests/benchmarks/bare_loop.py, the same HTTP requests
 with asyncio + httpx and nothing else; (b) the official WaveSpeed SDK on one thread per generation
 (tests/benchmarks/sdk_threads.py); and, for information, (a) with only the durable saves a generation needs
-(tests/benchmarks/durable_floor.py): what durability itself costs here. The stand-in runs in a process of its own so that its cost is on
-none of them.
+(tests/benchmarks/durable_floor.py): what durability itself costs here, and the same with each video synced
+and the design card's libraries loaded (`--stack`): what no worker built to the card can go below. The
+stand-in runs in a process of its own so that its cost is on none of them.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def _worker(folder: Path, standin: StandInProcess, count: int) -> tuple[ChildRun
     return done, completed
 
 
-def _script(module: str, folder: Path, standin: StandInProcess, count: int) -> tuple[ChildRun, int]:
-    argv = [PYTHON, "-m", module, standin.url, standin.api_key, str(count), str(folder / "out")]
+def _script(
+    module: str, folder: Path, standin: StandInProcess, count: int, *options: str
+) -> tuple[ChildRun, int]:
+    argv = [PYTHON, "-m", module, standin.url, standin.api_key, str(count), str(folder / "out"), *options]
     done = run_child(argv, env=clean_env(), cwd=REPO, timeout_s=CHILD_TIMEOUT_S, log_dir=folder / "child")
     lines = done.stdout.strip().splitlines()
     completed = int(json.loads(lines[-1])["completed"]) if done.code == 0 and lines else 0
@@ -94,10 +97,12 @@ RUNNERS = {
     "bare": lambda folder, standin, count: _script("tests.benchmarks.bare_loop", folder, standin, count),
     "sdk": lambda folder, standin, count: _script("tests.benchmarks.sdk_threads", folder, standin, count),
     "floor": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count),
+    "stack": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count, "--stack"),
 }
 LABELS = {
     "worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each",
     "floor": "(a) + 4 durable saves per generation, raw sqlite3",
+    "stack": "(a) + durable saves + each video synced + the design card's libraries loaded",
 }
 
 
@@ -106,7 +111,7 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
     sdk_missing = None if importlib.util.find_spec("wavespeed") else (
         "the WaveSpeed SDK is not installed (pip install -e '.[bench]')"
     )
-    names = ["worker", "bare", "floor"] + ([] if sdk_missing else ["sdk"])
+    names = ["worker", "bare", "floor", "stack"] + ([] if sdk_missing else ["sdk"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repetition in range(sizes.b2_repetitions):
         for name in alternate(repetition, names):
@@ -161,7 +166,7 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
         name: Reference(LABELS[name], cpu_ms(name), "ms/gen", [entry["cpu_s"] / count * 1000 for entry in runs[name]])
         for name in names
     }
-    cpu_references = [cpu_of[name] for name in names if name not in ("worker", "floor")]
+    cpu_references = [cpu_of[name] for name in names if name not in ("worker", "floor", "stack")]
     figures.append(Figure(
         id="B2-cpu", name="B2 CPU per generation, worker", value=cpu_ms("worker"), unit="ms/gen",
         references=cpu_references, ratio=cpu_ms("worker") / cpu_ms("bare"), ratio_meaning="worker / (a)",
@@ -179,5 +184,18 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
         unit="ms/gen", references=[cpu_of["bare"]], ratio=cpu_ms("floor") / cpu_ms("bare"),
         ratio_meaning="floor / (a)", target="info", met=None,
         samples=[entry["cpu_s"] / count * 1000 for entry in runs["floor"]], detail={"see": "B2-wall-a"},
+    ))
+    # What no worker built to the design card can go below: the floor, each video synced, its libraries loaded.
+    figures.append(Figure(
+        id="B2-stack-wall", name=f"B2 wall, {count} in flight, floor + videos synced + libraries loaded (info)",
+        value=wall("stack"), unit="s", references=[references["bare"]], ratio=wall("stack") / wall("bare"),
+        ratio_meaning="stack floor / (a)", target="info", met=None,
+        samples=[entry["wall_s"] for entry in runs["stack"]], detail={"see": "B2-wall-a"},
+    ))
+    figures.append(Figure(
+        id="B2-stack-cpu", name="B2 CPU per generation, floor + videos synced + libraries loaded (info)",
+        value=cpu_ms("stack"), unit="ms/gen", references=[cpu_of["bare"]], ratio=cpu_ms("stack") / cpu_ms("bare"),
+        ratio_meaning="stack floor / (a)", target="info", met=None,
+        samples=[entry["cpu_s"] / count * 1000 for entry in runs["stack"]], detail={"see": "B2-wall-a"},
     ))
     return figures
