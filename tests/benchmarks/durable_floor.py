@@ -8,8 +8,10 @@ itself costs on this machine; what the worker adds beyond it is the service's ow
 
 With `--stack` it also does the two things every generation of the service must do that (a) does not and
 that involve no code of ours: it loads the design card's libraries (eventsourcing, SQLAlchemy, pydantic,
-PyAV, dependency-injector, typer, rich) before the first request, and it syncs each video to disk before
-its Completed save ("nothing lost"). What the worker adds beyond that is its own work.
+PyAV, dependency-injector, typer, rich) before the first request, then settles the garbage collector as the
+worker does (what is loaded frozen, young objects collected every 10,000 allocations), and it syncs each
+video to disk, in a thread as the storage does, before its Completed save ("nothing lost"). What the worker
+adds beyond that is its own work.
 
     python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
 Prints one JSON line: bare_loop's counts plus "commits".
@@ -18,6 +20,7 @@ Prints one JSON line: bare_loop's counts plus "commits".
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import os
@@ -131,6 +134,11 @@ if __name__ == "__main__":
     if stack:
         for module in STACK:
             importlib.import_module(module)
+        # As the worker settles the collector after loading them (adapters/cli/collector.py), so that the
+        # libraries' objects are not walked by every full collection of the run.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, *gc.get_threshold()[1:])
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
     counts = asyncio.run(
