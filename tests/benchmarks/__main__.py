@@ -5,18 +5,21 @@
 Full mode takes about a quarter of an hour on 2 cores (PostgreSQL figures are skipped, saying why, when the
 test suite's server does not answer; the SDK reference when the `bench` extra is not installed). `--quick`
 runs the same code with small sizes in well under a minute (tests/test_benchmarks_quick.py runs it).
-Exit code: 0 when every selected benchmark produced its figures (targets met or not), 1 when one failed.
+Each benchmark runs in a process of its own. Exit code: 0 when every selected benchmark produced its figures
+(targets met or not), 1 when one failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,6 +67,13 @@ def table(figures: list[Figure], title: str) -> Table:
     return view
 
 
+def in_a_fresh_process(benchmark: Callable[[Sizes, Path], list[Figure]], sizes: Sizes, work: Path) -> list[Figure]:
+    """Runs one benchmark in a process of its own, so that none is measured on what an earlier one left behind
+    (B3 run after B1 and B2 in one process rebuilt 14-20 % fewer events per second than B3 alone)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(benchmark, sizes, work).result()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that every benchmark still runs")
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(folder) / name
             work.mkdir()
             try:
-                produced = benchmark(sizes, work)
+                produced = in_a_fresh_process(benchmark, sizes, work)
             except Exception as error:  # noqa: BLE001 - reported in the table and the JSON, and the exit code
                 failed = True
                 traceback.print_exc()
