@@ -2,7 +2,7 @@
 
     python -m tests.benchmarks [--quick] [--out benchmarks.json] [--only B1,B3] [--work DIR]
 
-Full mode takes about a quarter of an hour on 2 cores (PostgreSQL figures are skipped, saying why, when the
+Full mode takes 5 to 15 minutes on 2 cores (PostgreSQL figures are skipped, saying why, when the
 test suite's server does not answer; the SDK reference when the `bench` extra is not installed). `--quick`
 runs the same code with small sizes in well under a minute (tests/test_benchmarks_quick.py runs it).
 Each benchmark runs in a process of its own. Exit code: 0 when every selected benchmark produced its figures
