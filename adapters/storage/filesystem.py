@@ -58,8 +58,9 @@ class FilesystemStorage:
                     await asyncio.to_thread(part.write, pending)
                 pending = chunk
             sha256 = await asyncio.to_thread(part.finish, pending)
-        finally:
+        except BaseException:
             part.discard()
+            raise
         return StoredObject(key=key, sha256=sha256, bytes=size, location=str(target))
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
@@ -113,7 +114,6 @@ class _PartFile:
         self.digest = hashlib.sha256()
         self.file: BinaryIO | None = None
         self.discarded = False
-        self.renamed = False
         self._lock = threading.Lock()
 
     def write(self, chunk: bytes) -> None:
@@ -128,13 +128,10 @@ class _PartFile:
             os.fsync(self.file.fileno())
             self.file.close()
             os.replace(self.temp, self.target)
-            self.renamed = True
             return self.digest.hexdigest()
 
     def discard(self) -> None:
         with self._lock:
-            if self.renamed:
-                return
             self.discarded = True
             if self.file is not None:
                 self.file.close()

@@ -8,8 +8,9 @@ itself costs on this machine; what the worker adds beyond it is the service's ow
 
 With `--stack` it also does the two things every generation of the service must do that (a) does not and
 that involve no code of ours: it loads the design card's libraries (eventsourcing, SQLAlchemy, pydantic,
-PyAV, dependency-injector, typer, rich) before the first request, then settles the garbage collector as the
-worker does (what is loaded frozen, young objects collected every 10,000 allocations), and it syncs each
+PyAV, dependency-injector, typer, rich) before the first request, then settles the garbage collector with
+the worker's own settings (adapters/cli/collector.py: what is loaded frozen, young objects collected every
+10,000 allocations), and it syncs each
 video to disk, in a thread as the storage does, before its Completed save ("nothing lost"). What the worker
 adds beyond that is its own work.
 
@@ -20,7 +21,6 @@ Prints one JSON line: bare_loop's counts plus "commits".
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import json
 import os
@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from adapters.cli.collector import settle_for_a_long_run
 from tests.benchmarks import bare_loop
 
 STACK = (
@@ -134,11 +135,9 @@ if __name__ == "__main__":
     if stack:
         for module in STACK:
             importlib.import_module(module)
-        # As the worker settles the collector after loading them (adapters/cli/collector.py), so that the
-        # libraries' objects are not walked by every full collection of the run.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(10_000, *gc.get_threshold()[1:])
+        # As the worker settles the collector after loading them, so that the libraries' objects are not walked
+        # by every full collection of the run.
+        settle_for_a_long_run()
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
     counts = asyncio.run(
