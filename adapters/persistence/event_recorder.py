@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from application.ports import WrittenBeside
+from adapters.persistence.bulk_insert import insert_rows
 from adapters.persistence.rows_beside import write_together
 
 
@@ -48,10 +49,23 @@ class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
             {"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic, "state": e.state}
             for e in stored_events
         ]
-        inserted = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        notification_ids = list(inserted.scalars())
+        if session.get_bind().dialect.name == "sqlite":
+            notification_ids = self._insert_on_sqlite(session, rows)
+        else:
+            inserted = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+            notification_ids = list(inserted.scalars())
         self._notify_channel(session)
         return notification_ids
+
+    def _insert_on_sqlite(self, session: Session, rows: list[dict[str, Any]]) -> list[int]:
+        # SQLite cannot return the ids of a multi-row insert in the rows' order, so SQLAlchemy sends one
+        # INSERT … RETURNING per event. But a transaction that writes holds the database's only write lock, and
+        # an integer primary key takes the largest id so far plus one: one executemany's rows take consecutive
+        # ids, ending at the connection's last inserted row id.
+        connection = session.connection()
+        insert_rows(connection, self.events_record_cls.__table__, rows)
+        last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+        return list(range(last - len(rows) + 1, last + 1))
 
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:

@@ -15,6 +15,7 @@ import pytest
 from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import column, create_engine, inspect, select, table
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import make_url
 
 from adapters.persistence import database as db
@@ -442,3 +443,44 @@ def test_saves_made_together_share_transactions_and_one_that_conflicts_fails_alo
     reopened = open_log(database_url)
     assert all(reopened.generation(generation.id).stage == "Requested" for generation in together + then)
     assert list(reopened.quota("carol", PERIOD).reservations.values()) == [Decimal("0.010")]
+
+
+def test_a_save_gives_each_event_the_notification_id_the_log_lists_it_under(
+    database_url: str, open_log: Callable[..., EventLog]
+) -> None:
+    log = open_log(database_url)
+    first = requested("first")
+    log.save(first)
+    generations = [requested(f"user-{number}") for number in range(3)]
+    for generation in generations[1:]:
+        generation.reject(code="c", field=None, message="m")
+    quota = log.quota("dana", PERIOD)
+    quota.reserve(uuid4(), Decimal("0.010"), Plan("unlimited"), "m")
+
+    recordings = log.save(*generations, quota)
+
+    given = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings}
+    listed = {
+        (n.originator_id, n.originator_version): n.id for n in log.recorder.select_notifications(start=1, limit=100)
+    }
+    assert len(given) == 7  # three generations' 5 events, the quota's Opened and Reserved
+    assert given == {key: listed[key] for key in given}
+    assert set(listed) - set(given) == {(first.id, 1)}
+
+
+def test_on_sqlite_a_save_inserts_all_its_events_with_one_statement(
+    tmp_path: Path, open_log: Callable[..., EventLog]
+) -> None:
+    log = open_log(f"sqlite:///{tmp_path}/videogen.db")
+    generations = [requested(f"user-{number}") for number in range(5)]
+    statements: list[tuple[str, bool]] = []
+
+    def noted(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO videogen_events"):
+            statements.append((statement, executemany))
+
+    sqlalchemy_event.listen(log.recorder.datastore.engine, "before_cursor_execute", noted)
+    log.save(*generations)
+
+    assert len(statements) == 1 and statements[0][1], statements
+    assert "RETURNING" not in statements[0][0]
