@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -35,6 +36,8 @@ SAVE_ATTEMPTS = 20
 READ_BATCH = 500
 HELD_QUOTAS = 1000
 GENERATION_TOPICS = tuple(get_topic(cls) for cls in GENERATION_EVENTS)
+# The saves whose decided quotas the decision in progress was lent (see EventLog.quota), by quota.
+_lent_by_decision: ContextVar[dict[UUID, Save] | None] = ContextVar("lent_by_decision", default=None)
 
 
 @dataclass(frozen=True)
@@ -80,18 +83,37 @@ class EventLog(Application[UUID]):
         # Held only while contended, so a lock never outlives its waiters (nor the event loop it serves).
         self._turns: WeakValueDictionary[UUID, asyncio.Lock] = WeakValueDictionary()
         self._held_quotas: LRUCache[UUID, MonthlyQuota] = LRUCache(maxsize=HELD_QUOTAS)
+        # The copy of a quota a step of this process decided last, and its save, until that save is answered.
+        self._decided_quotas: dict[UUID, tuple[MonthlyQuota, Save]] = {}
+        self._decided_lock = threading.Lock()
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
         if kwargs:
             raise TypeError(f"EventLog.save takes aggregates only, not {sorted(kwargs)}")
         return self._group_commit.submit(self._collect(objs)).result()
 
-    async def commit(self, *objs: Any, beside: Sequence[WrittenBeside] = ()) -> list[Any]:
+    async def commit(
+        self,
+        *objs: Any,
+        beside: Sequence[WrittenBeside] = (),
+        queued: Callable[[], None] | None = None,
+        follows: Collection[Save] = (),
+    ) -> list[Any]:
         """`save` for a coroutine: the event loop goes on while the transaction is written. `beside`: rows of the
-        read side written in the events' transaction (where the recorder cannot, each alone just before it)."""
+        read side written in the events' transaction (where the recorder cannot, each alone just before it).
+        `queued`: called once the save is in line to be written, before it is. `follows`: saves not yet written
+        that this one was decided on top of: it is written after them, or not at all.
+
+        A quota saved here is the copy that the next decision's held quota starts from at once (see `quota`).
+        """
         save = self._collect(objs)
         save.beside = list(beside)
-        return await self._group_commit.wait(save)
+        save.after = [earlier for earlier in follows if not earlier.written]
+        self._note_decided_quotas(save, [aggregate for aggregate in objs if isinstance(aggregate, MonthlyQuota)])
+        written = self._group_commit.queue(save)
+        if queued is not None:
+            queued()
+        return await written
 
     def write_on_loop(self, on: bool = True) -> None:
         """From now on, a coroutine's saves are written on its event loop's thread when the loop's turn ends
@@ -201,10 +223,16 @@ class EventLog(Application[UUID]):
             position = notifications[-1].id
 
     def quota(self, user_id: str, period: str, *, held: bool = False) -> MonthlyQuota:
-        """`held`: the copy this process saved last, if it has one, instead of a read. Only for a decision
-        that saves what it decides on it (its save is checked against the stored version, and `decide` forgets
-        a copy that lost a race); a refusal, saved without that check, must be decided on a read."""
+        """`held`: the copy this process saved last, if it has one, instead of a read; or, to a decision made in
+        `decide`, the copy a step of this process decided last, while its save is still in line to be written.
+        Only for a decision that saves what it decides on it (its save is checked against the stored version,
+        follows the save it was decided on top of, and `decide` forgets a copy that lost a race); a refusal,
+        saved without that check, must be decided on a read."""
         if held:
+            lent = _lent_by_decision.get()
+            if lent is not None and (decided := self._decided_quota(quota_id(user_id, period))) is not None:
+                lent[decided[0].id] = decided[1]
+                return deepcopy(decided[0])
             try:
                 return deepcopy(self._held_quotas.get(quota_id(user_id, period)))
             except KeyError:
@@ -225,39 +253,50 @@ class EventLog(Application[UUID]):
         by another writer raises IntegrityError and nothing of that attempt is kept. After a lost race the
         step takes its turn on the aggregates it changed, so that the steps of one process that contend for
         one aggregate (a busy user's quota) decide one after another instead of all losing again. `shared`:
-        aggregates that other steps of this process may change at the same time (a user's quota); their turns
-        are taken before the first decision and held until its save is written, so that within this process
-        such steps never lose a race to each other and each decision is made once.
+        aggregates that other steps of this process may change at the same time (a user's quota), decided on
+        the held copy (`quota(held=True)`); their turns are taken before the first decision and held until its
+        save is in line to be written, so that within this process such steps never lose a race to each other
+        and each decision is made once. The next step's decision does not wait for that write: it starts from
+        the quota this one decided, and its save is written after this one's, or not at all.
         """
         attempts = 1
-        turns = AsyncExitStack()
-        held: set[UUID] = set()
+        turns = _Turns(self)
         try:
             if shared:
-                held = await self._take_turns(turns, set(shared))
+                await turns.take(set(shared))
             while True:
-                decided = decision()
+                lent: dict[UUID, Save] = {}
+                lending = _lent_by_decision.set(lent)
+                try:
+                    decided = decision()
+                finally:
+                    _lent_by_decision.reset(lending)
                 if hand is not None and hand.lent:
                     hand.lent = False
                     if not decided.changed:
                         continue
                 changed = {aggregate.id for aggregate in decided.changed}
-                queued = {aggregate_id for aggregate_id in changed - held if aggregate_id in self._turns}
+                queued = {aggregate_id for aggregate_id in changed - turns.held if aggregate_id in self._turns}
                 if queued:  # others already take turns there: a save now would only lose
-                    held = await self._take_turns(turns, held | queued)
+                    await turns.take(turns.held | queued)
                     continue
                 try:
                     if decided.changed:
-                        await self.commit(*decided.changed, beside=decided.beside)
+                        # Turns on shared aggregates end once the save is in line: the next step decides on
+                        # this one's quota. Any other turn ends once the save is written, where a read finds it.
+                        await self.commit(
+                            *decided.changed, beside=decided.beside, queued=lambda: turns.release(shared),
+                            follows=lent.values(),
+                        )
                     return decided.result
                 except IntegrityError:
                     self._forget_stale_quotas(decided.changed)
                     if attempts == SAVE_ATTEMPTS:
                         raise
                     attempts += 1
-                held = await self._take_turns(turns, held | changed)
+                await turns.take(turns.held | changed)
         finally:
-            await turns.aclose()
+            turns.release()
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # A snapshot at the version just saved is taken from the aggregate that was saved, which is at that
@@ -287,9 +326,38 @@ class EventLog(Application[UUID]):
                 if not newer:
                     self._held_quotas.put(aggregate.id, deepcopy(aggregate))
 
+    def _note_decided_quotas(self, save: Save, quotas: list[MonthlyQuota]) -> None:
+        noted = [quota.id for quota in quotas if any(event.originator_id == quota.id for event in save.events)]
+        if not noted:
+            return
+        with self._decided_lock:
+            for quota in quotas:
+                if quota.id in noted:
+                    self._decided_quotas[quota.id] = (deepcopy(quota), save)
+        save.answer.add_done_callback(lambda _: self._forget_decided(noted, save))
+
+    def _forget_decided(self, quota_ids: list[UUID], save: Save) -> None:
+        # Once answered, a save's copy is not lent any more: written, the held copy is as new; not written,
+        # the copies decided on it fail with it.
+        with self._decided_lock:
+            for aggregate_id in quota_ids:
+                if self._decided_quotas.get(aggregate_id, (None, None))[1] is save:
+                    del self._decided_quotas[aggregate_id]
+
+    def _decided_quota(self, aggregate_id: UUID) -> tuple[MonthlyQuota, Save] | None:
+        with self._decided_lock:
+            decided = self._decided_quotas.get(aggregate_id)
+            if decided is None:
+                return None
+            if not decided[1].answer.done() and not decided[1].follows_a_failure:
+                return decided
+            del self._decided_quotas[aggregate_id]  # (see _forget_decided)
+            return None
+
     def _forget_stale_quotas(self, lost: tuple[Any, ...]) -> None:
         # A held copy older than the version that just lost was overtaken by another process; one as new
-        # was saved by this process meanwhile, and is the copy to decide on next.
+        # was saved by this process meanwhile, and is the copy to decide on next. (A copy decided on top of
+        # the lost save is dropped when it is next asked for: see `_decided_quota`.)
         for aggregate in lost:
             if isinstance(aggregate, MonthlyQuota):
                 try:
@@ -298,15 +366,35 @@ class EventLog(Application[UUID]):
                 except KeyError:
                     pass
 
-    async def _take_turns(self, turns: AsyncExitStack, wanted: set[UUID]) -> set[UUID]:
-        # All at once in one order, so that two steps never wait for each other's turns.
-        await turns.aclose()
-        for aggregate_id in sorted(wanted):
-            await turns.enter_async_context(self._turn(aggregate_id))
-        return wanted
-
     def _turn(self, aggregate_id: UUID) -> asyncio.Lock:
         turn = self._turns.get(aggregate_id)
         if turn is None:
             turn = self._turns[aggregate_id] = asyncio.Lock()
         return turn
+
+
+class _Turns:
+    """The turns one step holds on aggregates, taken all at once in one order (so that two steps never wait for
+    each other's)."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._locks: dict[UUID, asyncio.Lock] = {}
+
+    @property
+    def held(self) -> set[UUID]:
+        return set(self._locks)
+
+    async def take(self, wanted: set[UUID]) -> None:
+        self.release()
+        for aggregate_id in sorted(wanted):
+            lock = self.log._turn(aggregate_id)
+            await lock.acquire()
+            self._locks[aggregate_id] = lock
+
+    def release(self, aggregate_ids: Collection[UUID] | None = None) -> None:
+        """Gives back the turns on these aggregates, or on all."""
+        for aggregate_id in list(self._locks) if aggregate_ids is None else aggregate_ids:
+            lock = self._locks.pop(aggregate_id, None)
+            if lock is not None:
+                lock.release()

@@ -15,7 +15,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 MAX_EVENTS_PER_TRANSACTION = 400
+
+
+class FollowedAnUnwrittenSave(IntegrityError):
+    """A save decided on what an earlier save left, when that earlier save was not written: neither is."""
 
 
 @dataclass
@@ -24,7 +30,9 @@ class Save:
     written in the same transaction) and the caller's answer.
 
     A coroutine's save also carries its event loop's future (`waiter`): the answers of one transaction
-    are handed to each loop in one call, not one wake-up per save.
+    are handed to each loop in one call, not one wake-up per save. `after`: saves this one was decided on
+    top of; it is written in their transaction or a later one, and fails without a write when any of them
+    was not written.
     """
 
     events: list[Any]
@@ -32,6 +40,26 @@ class Save:
     beside: list[Any] = field(default_factory=list)
     answer: Future[Any] = field(default_factory=Future)
     waiter: asyncio.Future[Any] | None = None
+    after: list[Save] = field(default_factory=list)
+
+    @property
+    def written(self) -> bool:
+        """Answered, and not with a failure."""
+        return self.answer.done() and not self.answer.cancelled() and self.answer.exception() is None
+
+    @property
+    def follows_a_failure(self) -> bool:
+        """Decided on top of a save that was not written (directly or through the saves between): it will not be
+        either."""
+        unanswered = list(self.after)
+        while unanswered:
+            earlier = unanswered.pop()
+            if earlier.answer.done():
+                if not earlier.written:
+                    return True
+            else:
+                unanswered += earlier.after
+        return False
 
     @property
     def versions(self) -> set[tuple[Any, int]]:
@@ -63,7 +91,11 @@ class GroupCommit:
         self._start = threading.Lock()
 
     async def wait(self, save: Save) -> Any:
-        """Submits from a coroutine and waits without blocking its event loop.
+        """Submits from a coroutine and waits without blocking its event loop."""
+        return await self.queue(save)
+
+    def queue(self, save: Save) -> asyncio.Future[Any]:
+        """Submits from a coroutine; the future is answered on its event loop once the save is written.
 
         On the commit thread, a save is queued at once, so the thread writes while the loop goes on. On the
         loop (`on_loop`), the saves of one turn are written together when the turn ends.
@@ -73,13 +105,13 @@ class GroupCommit:
         save.waiter.add_done_callback(lambda waiter: waiter.cancelled() and save.answer.cancel())
         if not self.on_loop:
             self.submit(save)
-            return await save.waiter
+            return save.waiter
         turn = self._turns.get(loop)
         if turn is None:
             turn = self._turns[loop] = []
             loop.call_soon(self._write_turn, loop)
         turn.append(save)
-        return await save.waiter
+        return save.waiter
 
     def _write_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         # A caller that stopped waiting (a cancelled task) during the turn gets no write.
@@ -144,12 +176,18 @@ class GroupCommit:
     def _group(waiting: list[Save]) -> tuple[list[Save], list[Save]]:
         group: list[Save] = []
         later: list[Save] = []
+        postponed: set[int] = set()
         taken: set[Any] = set()
         events = 0
         for save in waiting:
             versions = save.versions
-            if group and (events + len(save.events) > MAX_EVENTS_PER_TRANSACTION or versions & taken):
+            if group and (
+                events + len(save.events) > MAX_EVENTS_PER_TRANSACTION
+                or versions & taken
+                or any(id(earlier) in postponed for earlier in save.after)
+            ):
                 later.append(save)
+                postponed.add(id(save))
                 continue
             group.append(save)
             taken |= versions
@@ -160,16 +198,28 @@ class GroupCommit:
         self._answer(self._written(group))
 
     def _written(self, group: list[Save]) -> list[Save]:
+        refused: list[Save] = []
+        writable: list[Save] = []
+        ahead: set[int] = set()  # written in this transaction, before the save at hand
+        for save in group:
+            if all(earlier.written or id(earlier) in ahead for earlier in save.after):
+                writable.append(save)
+                ahead.add(id(save))
+            else:
+                save.answer.set_exception(FollowedAnUnwrittenSave("a save it was decided on top of was not written"))
+                refused.append(save)
+        if not writable:
+            return _answered(refused)
         try:
-            results = self.write(group)
+            results = self.write(writable)
         except Exception as error:  # noqa: BLE001 - every caller gets its own answer below
-            if len(group) > 1:
-                return [save for alone in group for save in self._written([alone])]
-            group[0].answer.set_exception(error)
-            return group
-        for save, result in zip(group, results, strict=True):
+            if len(writable) > 1:
+                return _answered(refused) + [save for alone in writable for save in self._written([alone])]
+            writable[0].answer.set_exception(error)
+            return _answered(refused + writable)
+        for save, result in zip(writable, results, strict=True):
             save.answer.set_result(result)
-        return group
+        return _answered(refused + writable)
 
     @staticmethod
     def _answer(group: list[Save]) -> None:
@@ -182,6 +232,14 @@ class GroupCommit:
                 loop.call_soon_threadsafe(_deliver, saves)
             except RuntimeError:  # the loop was closed: nobody waits there any more
                 pass
+
+
+def _answered(saves: list[Save]) -> list[Save]:
+    # Those that followed them hold them still; they need not hold the saves before them any more (a busy
+    # quota's saves would otherwise stay reachable one from the next, from the first to the last).
+    for save in saves:
+        save.after = []
+    return saves
 
 
 def _deliver(saves: list[Save]) -> None:

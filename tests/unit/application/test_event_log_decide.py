@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -81,9 +83,9 @@ def settlements_of_held_quota(log: EventLog, reserved: list[str], attempts: list
 class SaveCountingLog(EventLog):
     lost = 0
 
-    async def commit(self, *objs: object, beside: Sequence[WrittenBeside] = ()) -> list[object]:
+    async def commit(self, *objs: object, beside: Sequence[WrittenBeside] = (), **kwargs: Any) -> list[object]:
         try:
-            return await super().commit(*objs, beside=beside)
+            return await super().commit(*objs, beside=beside, **kwargs)
         except IntegrityError:
             self.lost += 1
             raise
@@ -123,3 +125,83 @@ def test_a_held_quota_is_lent_as_a_copy() -> None:
     lent.reserve(uuid4(), Decimal("5"), UNLIMITED, "m")
 
     assert log.quota("ana", PERIOD, held=True).reserved == Decimal("0.010")
+
+
+class HeldWritesLog(SaveCountingLog):
+    """Writes only once `writes` is set, so that a test can see what steps decide meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self.writes = threading.Event()
+        self.writes.set()
+
+    def _write(self, saves: list[Any]) -> list[list[Any]]:
+        assert self.writes.wait(5)
+        return super()._write(saves)
+
+
+def reserved_quota(log: EventLog, count: int) -> tuple[MonthlyQuota, list[str]]:
+    quota = log.quota("ana", PERIOD)
+    reserved = [str(uuid4()) for _ in range(count)]
+    for generation_id in reserved:
+        quota._reserve(generation_id=generation_id, amount=Decimal("0.010"))
+    log.save(quota)
+    return quota, reserved
+
+
+def test_the_next_step_on_a_shared_quota_decides_while_the_last_ones_save_is_still_being_written() -> None:
+    log = HeldWritesLog()
+    quota, reserved = reserved_quota(log, 3)
+    attempts: list[int] = []
+
+    async def three_steps() -> int:
+        log.writes.clear()
+        steps = [
+            asyncio.ensure_future(
+                log.decide(lambda: settlements_of_held_quota(log, reserved, attempts), shared=(quota.id,))
+            )
+            for _ in reserved
+        ]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        decided_before_any_write = len(attempts)
+        log.writes.set()
+        await asyncio.gather(*steps)
+        return decided_before_any_write
+
+    assert asyncio.run(three_steps()) == 3
+    assert attempts == [quota.version, quota.version + 1, quota.version + 2], "each on the one decided before it"
+    stored = log.quota("ana", PERIOD)
+    assert set(stored.settlements) == set(reserved) and stored.version == quota.version + 3
+    assert log.lost == 0
+    assert log._decided_quotas == {}, "once written, no decided copy (nor its save) is kept"
+
+
+def test_when_a_save_loses_a_race_the_steps_decided_on_top_of_it_are_not_written_and_all_decide_again() -> None:
+    log = HeldWritesLog()
+    quota, reserved = reserved_quota(log, 2)
+    attempts: list[int] = []
+
+    async def two_steps_and_another_writer() -> None:
+        log.writes.clear()
+        steps = [
+            asyncio.ensure_future(
+                log.decide(lambda: settlements_of_held_quota(log, reserved, attempts), shared=(quota.id,))
+            )
+            for _ in reserved
+        ]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        elsewhere = log.quota("ana", PERIOD)  # another process takes the next version first
+        elsewhere.reserve(uuid4(), Decimal("0.500"), UNLIMITED, "m")
+        log.recorder.insert_events([log.mapper.to_stored_event(event) for event in elsewhere.collect_events()])
+        log.writes.set()
+        await asyncio.gather(*steps)
+
+    asyncio.run(two_steps_and_another_writer())
+
+    stored = log.quota("ana", PERIOD)  # read back event by event: any gap in its versions would fail here
+    assert set(stored.settlements) == set(reserved)
+    assert stored.reserved == Decimal("0.500") and stored.version == quota.version + 3
+    assert log.lost == 2, "the first lost the race; the one decided on top of it was not written either"
+    assert attempts[:2] == [quota.version, quota.version + 1] and len(attempts) == 4

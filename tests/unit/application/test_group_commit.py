@@ -11,7 +11,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.group_commit import MAX_EVENTS_PER_TRANSACTION, GroupCommit, Save
+from eventsourcing.persistence import IntegrityError
+
+from application.group_commit import MAX_EVENTS_PER_TRANSACTION, FollowedAnUnwrittenSave, GroupCommit, Save
 
 
 @dataclass(frozen=True)
@@ -209,4 +211,69 @@ def test_on_the_loop_a_turns_saves_are_written_on_the_loops_own_thread_and_each_
     assert set(threads) == {threading.get_ident()}
     assert [len(transaction) for transaction in store.transactions] == [1, 1, 1]  # the group failed, then one by one
     assert commit._thread is None  # no commit thread was started
+    commit.close()
+
+
+def test_a_save_decided_on_top_of_one_that_fails_is_not_written_and_fails_as_a_lost_race() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    taken, other = uuid4(), uuid4()
+    store.versions.add((taken, 1))
+    commit = GroupCommit(store.write, name="test")
+    blocker = commit.submit(save_of(Event(uuid4(), 1)))
+    first = save_of(Event(taken, 1))
+    on_top = Save([Event(taken, 2)], {}, after=[first])
+    unrelated = save_of(Event(other, 1))
+    answers = [commit.submit(save) for save in (first, on_top, unrelated)]
+
+    hold.set()
+
+    blocker.result(5)
+    with pytest.raises(Conflict):
+        answers[0].result(5)
+    with pytest.raises(IntegrityError) as refused:
+        answers[1].result(5)
+    assert isinstance(refused.value, FollowedAnUnwrittenSave)
+    assert answers[2].result(5) == 1
+    assert (taken, 2) not in store.versions, "version 2 would follow a version 1 this process never wrote"
+    assert not any(on_top in saves for saves in store.transactions)
+    commit.close()
+
+
+def test_a_save_decided_on_top_of_one_is_written_with_it_or_after_it() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    aggregate = uuid4()
+    commit = GroupCommit(store.write, name="test")
+    blocker = commit.submit(save_of(Event(uuid4(), 1)))
+    first = save_of(Event(aggregate, 1))
+    second = Save([Event(aggregate, 2)], {}, after=[first])
+    answers = [commit.submit(first), commit.submit(second)]
+    hold.set()
+    blocker.result(5)
+    third = Save([Event(aggregate, 3)], {}, after=[second])  # on top of a save already written
+
+    assert [answer.result(5) for answer in answers] == [1, 1]
+    assert commit.submit(third).result(5) == 1
+    assert any(first in saves and second in saves for saves in store.transactions)
+    assert first.after == [] and second.after == [], "a written save holds no earlier ones"
+    commit.close()
+
+
+def test_a_save_decided_on_top_of_one_left_for_the_next_transaction_waits_for_it() -> None:
+    hold = threading.Event()
+    store = FakeStore(hold)
+    commit = GroupCommit(store.write, name="test")
+    blocker = commit.submit(save_of(Event(uuid4(), 1)))
+    filler = save_of(*(Event(uuid4(), 1) for _ in range(MAX_EVENTS_PER_TRANSACTION - 1)))
+    aggregate = uuid4()
+    big = save_of(Event(aggregate, 1), Event(aggregate, 2))  # does not fit beside the filler
+    small_on_top = Save([Event(aggregate, 3)], {}, after=[big])  # would fit, but must not go first
+    answers = [commit.submit(save) for save in (filler, big, small_on_top)]
+
+    hold.set()
+
+    blocker.result(5)
+    assert [answer.result(5) for answer in answers] == [MAX_EVENTS_PER_TRANSACTION - 1, 2, 1]
+    assert [save for saves in store.transactions for save in saves if save in (big, small_on_top)] == [big, small_on_top]
     commit.close()
