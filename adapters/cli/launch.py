@@ -1,5 +1,5 @@
 """The `videogen` script's entry point (entrypoint ring): loads the CLI with the collector paused and without
-FastAPI, then runs it."""
+FastAPI, runs it, and leaves the collector nothing to walk at the exit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from adapters.cli.collector import paused_while_loading
+from adapters.cli.collector import frozen_for_the_exit, paused_while_loading
 
 _FASTAPI_MARKERS = "fastapi.params"
 
@@ -20,7 +20,11 @@ def load() -> Callable[[], None]:
 
 
 def main() -> None:
-    load()()
+    run = load()
+    try:
+        run()
+    finally:
+        frozen_for_the_exit()
 
 
 @contextmanager

@@ -1,11 +1,14 @@
-"""The `videogen` script's start-up: the CLI loads without FastAPI, which `serve` still imports as usual."""
+"""The `videogen` script: the CLI loads without FastAPI (which `serve` still imports as usual), and exits frozen."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,3 +40,22 @@ def test_a_process_that_already_has_fastapi_keeps_it() -> None:
     with fastapi_left_out_of_wiring():
         assert sys.modules["fastapi.params"] is fastapi.params
     assert sys.modules["fastapi.params"] is fastapi.params
+
+
+def test_a_command_ends_with_every_object_frozen_and_its_exit_code_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.cli import launch
+
+    def command() -> None:
+        raise SystemExit(3)
+
+    monkeypatch.setattr(launch, "load", lambda: command)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            launch.main()
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+
+    assert ended.value.code == 3
+    assert frozen > 0
