@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -149,27 +149,31 @@ def reserved_quota(log: EventLog, count: int) -> tuple[MonthlyQuota, list[str]]:
     return quota, reserved
 
 
+async def settle_each_while_writes_wait(
+    log: HeldWritesLog, quota: MonthlyQuota, reserved: list[str], attempts: list[int],
+    meanwhile: Callable[[], None] = lambda: None,
+) -> int:
+    """Settles each reservation in a step of its own, all at once; returns how many decided before any write."""
+    log.writes.clear()
+    steps = [
+        asyncio.ensure_future(log.decide(lambda: settlements_of_held_quota(log, reserved, attempts), shared=(quota.id,)))
+        for _ in reserved
+    ]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    decided_before_any_write = len(attempts)
+    meanwhile()
+    log.writes.set()
+    await asyncio.gather(*steps)
+    return decided_before_any_write
+
+
 def test_the_next_step_on_a_shared_quota_decides_while_the_last_ones_save_is_still_being_written() -> None:
     log = HeldWritesLog()
     quota, reserved = reserved_quota(log, 3)
     attempts: list[int] = []
 
-    async def three_steps() -> int:
-        log.writes.clear()
-        steps = [
-            asyncio.ensure_future(
-                log.decide(lambda: settlements_of_held_quota(log, reserved, attempts), shared=(quota.id,))
-            )
-            for _ in reserved
-        ]
-        for _ in range(20):
-            await asyncio.sleep(0)
-        decided_before_any_write = len(attempts)
-        log.writes.set()
-        await asyncio.gather(*steps)
-        return decided_before_any_write
-
-    assert asyncio.run(three_steps()) == 3
+    assert asyncio.run(settle_each_while_writes_wait(log, quota, reserved, attempts)) == 3
     assert attempts == [quota.version, quota.version + 1, quota.version + 2], "each on the one decided before it"
     stored = log.quota("ana", PERIOD)
     assert set(stored.settlements) == set(reserved) and stored.version == quota.version + 3
@@ -182,23 +186,12 @@ def test_when_a_save_loses_a_race_the_steps_decided_on_top_of_it_are_not_written
     quota, reserved = reserved_quota(log, 2)
     attempts: list[int] = []
 
-    async def two_steps_and_another_writer() -> None:
-        log.writes.clear()
-        steps = [
-            asyncio.ensure_future(
-                log.decide(lambda: settlements_of_held_quota(log, reserved, attempts), shared=(quota.id,))
-            )
-            for _ in reserved
-        ]
-        for _ in range(20):
-            await asyncio.sleep(0)
-        elsewhere = log.quota("ana", PERIOD)  # another process takes the next version first
+    def another_process_takes_the_next_version() -> None:
+        elsewhere = log.quota("ana", PERIOD)
         elsewhere.reserve(uuid4(), Decimal("0.500"), UNLIMITED, "m")
         log.recorder.insert_events([log.mapper.to_stored_event(event) for event in elsewhere.collect_events()])
-        log.writes.set()
-        await asyncio.gather(*steps)
 
-    asyncio.run(two_steps_and_another_writer())
+    asyncio.run(settle_each_while_writes_wait(log, quota, reserved, attempts, another_process_takes_the_next_version))
 
     stored = log.quota("ana", PERIOD)  # read back event by event: any gap in its versions would fail here
     assert set(stored.settlements) == set(reserved)
