@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -62,3 +63,33 @@ def test_racing_requests_with_one_idempotency_key_get_one_generation(tmp_path: P
         ).scalar()
     assert requested == 1
     assert services_for(settings).queries().usage("local").calls == 1
+
+
+@pytest.mark.parametrize("on_loop", [False, True], ids=["commit-thread", "on-loop"])
+def test_many_requests_of_one_user_at_once_in_one_process_validate_exactly_the_plan_and_the_quota_reads_back_whole(
+    tmp_path: Path, database_url: str, on_loop: bool
+) -> None:
+    """A busy user's steps decide on the quota the last one decided while its save is still being written:
+    the plan still holds, and the quota reads back whole."""
+    from application.requests import parse_request
+
+    settings = settings_for(tmp_path, database_url)
+    services = services_for(settings)
+    services.manage_plans().set("busy", calls=10, dollars=Decimal("0"), models=[])
+    services.events().write_on_loop(on_loop)
+    request = services.request_generation()
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(
+            *(request(parse_request(user_id="busy", prompt=f"boat {n}", duration=1)) for n in range(30))
+        )
+
+    generations = asyncio.run(all_at_once())
+
+    assert Counter(generation.stage for generation in generations) == {"Validated": 10, "Rejected": 20}
+    assert {generation.error["code"] for generation in generations if generation.error} == {"quota_calls_exceeded"}
+    fresh = services_for(settings)
+    assert fresh.queries().usage("busy").calls == 10
+    validated = [generation for generation in generations if generation.stage == "Validated"]
+    quota = fresh.events().quota("busy", validated[0].period)
+    assert sorted(quota.reservations) == sorted(str(generation.id) for generation in validated)
