@@ -260,7 +260,7 @@ class EventLog(Application[UUID]):
         the quota this one decided, and its save is written after this one's, or not at all.
         """
         attempts = 1
-        turns = _Turns(self)
+        turns = _Turns(self._turns)
         try:
             if shared:
                 await turns.take(set(shared))
@@ -327,14 +327,14 @@ class EventLog(Application[UUID]):
                     self._held_quotas.put(aggregate.id, deepcopy(aggregate))
 
     def _note_decided_quotas(self, save: Save, quotas: list[MonthlyQuota]) -> None:
-        noted = [quota.id for quota in quotas if any(event.originator_id == quota.id for event in save.events)]
+        changed = {event.originator_id for event in save.events}
+        noted = [quota for quota in quotas if quota.id in changed]
         if not noted:
             return
         with self._decided_lock:
-            for quota in quotas:
-                if quota.id in noted:
-                    self._decided_quotas[quota.id] = (deepcopy(quota), save)
-        save.answer.add_done_callback(lambda _: self._forget_decided(noted, save))
+            for quota in noted:
+                self._decided_quotas[quota.id] = (deepcopy(quota), save)
+        save.answer.add_done_callback(lambda _: self._forget_decided([quota.id for quota in noted], save))
 
     def _forget_decided(self, quota_ids: list[UUID], save: Save) -> None:
         # Once answered, a save's copy is not lent any more: written, the held copy is as new; not written,
@@ -366,19 +366,13 @@ class EventLog(Application[UUID]):
                 except KeyError:
                     pass
 
-    def _turn(self, aggregate_id: UUID) -> asyncio.Lock:
-        turn = self._turns.get(aggregate_id)
-        if turn is None:
-            turn = self._turns[aggregate_id] = asyncio.Lock()
-        return turn
-
 
 class _Turns:
     """The turns one step holds on aggregates, taken all at once in one order (so that two steps never wait for
     each other's)."""
 
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
+    def __init__(self, turns: WeakValueDictionary[UUID, asyncio.Lock]) -> None:
+        self.turns = turns  # every step's, by aggregate: a lock lives while a step holds it or waits for it
         self._locks: dict[UUID, asyncio.Lock] = {}
 
     @property
@@ -388,7 +382,9 @@ class _Turns:
     async def take(self, wanted: set[UUID]) -> None:
         self.release()
         for aggregate_id in sorted(wanted):
-            lock = self.log._turn(aggregate_id)
+            lock = self.turns.get(aggregate_id)
+            if lock is None:
+                lock = self.turns[aggregate_id] = asyncio.Lock()
             await lock.acquire()
             self._locks[aggregate_id] = lock
 

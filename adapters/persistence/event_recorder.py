@@ -3,8 +3,9 @@
 The library's recorder makes an ORM object per event and flushes them through a unit of work; a group
 commit hands it hundreds of events at once, where that bookkeeping is most of the cost. This one keeps
 everything else of the library's (tables, PostgreSQL's table lock and NOTIFY, transactions, reads) and
-inserts the same rows with one executemany that returns their notification ids in the events' order. Rows of the
-read side that go with a save (an asset, a ledger entry) are written in the events' transaction.
+inserts the same rows with one executemany, their notification ids in the events' order: returned by PostgreSQL,
+counted back from the last id on SQLite. Rows of the read side that go with a save (an asset, a ledger entry)
+are written in the events' transaction.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
         insert_rows(connection, self.events_record_cls.__table__, rows)
         last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
         return list(range(last - len(rows) + 1, last + 1))
-
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """The events of many aggregates in one Core query (the library reads one aggregate per ORM query)."""

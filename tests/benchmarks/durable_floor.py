@@ -11,9 +11,8 @@ that involve no code of ours: it loads the design card's libraries (eventsourcin
 PyAV, dependency-injector, typer, rich) before the first request, as the videogen script loads them (without
 FastAPI, which dependency-injector imports for wiring no worker needs), then settles the garbage collector with
 the worker's own settings (adapters/cli/collector.py: what is loaded frozen, young objects collected every
-10,000 allocations), and it syncs each
-video to disk, in a thread as the storage does, before its Completed save ("nothing lost"). What the worker
-adds beyond that is its own work.
+10,000 allocations), and it syncs each video to disk, in a thread as the storage does, before its Completed
+save ("nothing lost"). What the worker adds beyond that is its own work.
 
     python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
 Prints one JSON line: bare_loop's counts plus "commits".
