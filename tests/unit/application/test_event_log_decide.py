@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.event_log import SAVE_ATTEMPTS, Decided, EventLog
@@ -198,3 +199,42 @@ def test_when_a_save_loses_a_race_the_steps_decided_on_top_of_it_are_not_written
     assert stored.reserved == Decimal("0.500") and stored.version == quota.version + 3
     assert log.lost == 2, "the first lost the race; the one decided on top of it was not written either"
     assert attempts[:2] == [quota.version, quota.version + 1] and len(attempts) == 4
+
+
+class SnapshotReadsCountingLog(HeldWritesLog):
+    """Counts the snapshots taken the library's way, by reading the aggregate back from the store, and the saves
+    of each group written."""
+
+    read_back = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: list[int] = []
+
+    def _write(self, saves: list[Any]) -> list[list[Any]]:
+        self.groups.append(len(saves))
+        return super()._write(saves)
+
+    def take_snapshot(self, *args: Any, **kwargs: Any) -> None:
+        self.read_back += 1
+        super().take_snapshot(*args, **kwargs)
+
+
+def test_a_snapshot_due_in_a_save_written_with_later_saves_of_its_quota_is_taken_from_that_saves_copy() -> None:
+    log = SnapshotReadsCountingLog()
+    interval = log.snapshotting_intervals[MonthlyQuota]
+    quota, reserved = reserved_quota(log, interval - 3)  # at interval - 2: the second settlement reaches the interval
+    first_written = log.recorder.max_notification_id() or 0
+
+    asyncio.run(settle_each_while_writes_wait(log, quota, reserved[:3], []))
+
+    # The three settlements went in one group: the quota in hand after it is one version past the snapshot's.
+    assert log.groups[-1] == 3
+    assert [n.originator_version for n in log.notification_log.select(first_written + 1, 10)] == [
+        interval - 1, interval, interval + 1,
+    ]
+    assert log.read_back == 0, "no read of the quota back from the store"
+    assert log.snapshots is not None
+    [snapshot] = [each for each in log.snapshots.get(quota.id) if each.originator_version == interval]
+    replayed = project_aggregate(None, log.events.get(quota.id, lte=interval))
+    assert vars(snapshot.mutate(None)) == vars(replayed)
