@@ -8,7 +8,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.persistence.bulk_insert import insert_rows
@@ -58,6 +58,27 @@ def test_bulk_rows_read_back_as_the_same_rows_inserted_one_at_a_time(engine: Eng
 
     assert sorted(map(as_stored, assets), key=repr) == stored_assets
     assert sorted((tuple(item.values()) for item in items), key=repr) == stored_items
+
+
+def test_a_batch_is_one_copy_on_postgresql_and_one_executemany_elsewhere(engine: Engine) -> None:
+    statements: list[tuple[str, bool]] = []
+
+    def note(
+        _connection: object, _cursor: object, statement: str, _parameters: object, _context: object, many: bool
+    ) -> None:
+        statements.append((statement.split()[0].upper(), many))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with engine.begin() as connection:
+            insert_rows(connection, asset_index, [an_indexed_asset(number) for number in range(40)])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    # COPY goes to the driver's cursor directly, past SQLAlchemy: none of the rows is an INSERT it sends.
+    inserts = [each for each in statements if each[0] == "INSERT"]
+    assert inserts == ([] if engine.dialect.name == "postgresql" else [("INSERT", True)])
+    assert len(rows_of(engine, asset_index)) == 40
 
 
 def test_a_refused_row_refuses_the_batch_as_an_integrity_error_and_the_transaction_keeps_nothing(
