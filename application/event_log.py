@@ -155,7 +155,7 @@ class EventLog(Application[UUID]):
         recordings = self._record(processing)
         self._hold_quotas(processing.aggregates.values())
         try:
-            self._take_snapshots(processing, saves)
+            self._take_snapshots(saves)
         except Exception:  # noqa: BLE001 - the events are stored; a snapshot is only a shortcut for reads
             log.exception("snapshots after a save were not taken")
         self._notify(recordings)
@@ -298,28 +298,26 @@ class EventLog(Application[UUID]):
         finally:
             turns.release()
 
-    def _take_snapshots(self, processing_event: ProcessingEvent[UUID], saves: list[Save]) -> None:
-        # A snapshot at a version just saved is taken from the aggregate that was saved at that version: each
-        # save's own copy (a group may hold several saves of one quota, each decided on a copy of the last, so
-        # each save's copy stays at the version that save wrote). The library reads the aggregate back from the
-        # store instead (a snapshot and up to an interval of events). Any other case (an event saved below the
-        # version its save reached, a projector of its own) keeps the library's way.
+    def _take_snapshots(self, saves: list[Save]) -> None:
+        # A snapshot at a version just saved is taken from the aggregate its save saved, when that copy is at the
+        # version (a group may hold several saves of one quota, each decided on a copy of the last, so each save's
+        # copy stays at the version that save wrote). The library reads the aggregate back from the store instead
+        # (a snapshot and up to an interval of events). Any other case (an event saved below the version its save
+        # reached, a projector of its own) keeps the library's way.
         if not (self.snapshots and self.snapshotting_intervals):
             return
-        saved_at = {
-            (aggregate.id, aggregate.version): aggregate for save in saves for aggregate in save.aggregates.values()
-        }
-        for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
-            if interval is None or event.originator_version % interval:
-                continue
-            aggregate = saved_at.get((event.originator_id, event.originator_version), aggregate)
-            if aggregate.version == event.originator_version and type(aggregate) not in self.snapshotting_projectors:
-                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
-                self.snapshots.put([snapshot_class.take(aggregate)])
-            else:
-                self.take_snapshot(event.originator_id, version=event.originator_version)
+        for save in saves:
+            for event in save.events:
+                aggregate = save.aggregates.get(event.originator_id)
+                interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+                if interval is None or event.originator_version % interval:
+                    continue
+                in_hand = aggregate.version == event.originator_version
+                if in_hand and type(aggregate) not in self.snapshotting_projectors:
+                    snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                    self.snapshots.put([snapshot_class.take(aggregate)])
+                else:
+                    self.take_snapshot(event.originator_id, version=event.originator_version)
 
     def _hold_quotas(self, saved: Any) -> None:
         for aggregate in saved:
