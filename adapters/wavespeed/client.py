@@ -20,13 +20,15 @@ from application.ports import ProviderError, SubmitOutcomeUnknown
 
 CHUNK = 1024 * 1024
 MAX_IN_FLIGHT_REQUESTS = 64
-# Measured in B2 (1,000 generations in flight): with 64 idle connections kept the worker spent a third of its
-# CPU checking them; with 32 no less; with 16 its CPU and wall time fell by a third. httpx's default is 20.
 # httpcore 1.0.9 counts every pooled connection, not the idle ones, against this limit (encode/httpcore#1000),
-# so while more than 16 are open each one that falls idle is closed: under load nearly every request opens a
-# connection of its own (4,000 for B2's 4,000). On loopback that still costs less than checking 64 idle ones;
-# see the README's B2 notes for the same measured over TLS.
-MAX_IDLE_CONNECTIONS = 16
+# so while more than this many are open each one that falls idle is closed: under full load nearly every request
+# opens a connection of its own (4,000 for B2's 4,000), and idle connections are kept only while fewer are open.
+# Those kept cost the most: each time a request enters or leaves the pool, httpcore checks every idle connection
+# (two system calls and an anyio attribute table each) and counts all of them for each one. Measured in B2
+# (1,000 generations in flight): with 64 kept the worker spent a third of its CPU there; with 16, whenever its
+# own work held fewer than 16 requests in flight, a fifth (2-3 s a run); with 8, 1-2 %, and about 20 % less CPU in all.
+# See the README's B2 notes for the same over TLS, where a connection reused saves a handshake.
+MAX_IDLE_CONNECTIONS = 8
 
 
 class Transient(Exception):

@@ -25,7 +25,7 @@ from application.policy import Policy
 
 MODEL = "wavespeed-ai/hunyuan-video-1.5/text-to-video"
 GATE = 64  # adapters/wavespeed/client.py MAX_IN_FLIGHT_REQUESTS
-IDLE = 16  # adapters/wavespeed/client.py MAX_IDLE_CONNECTIONS
+IDLE = 8  # adapters/wavespeed/client.py MAX_IDLE_CONNECTIONS
 CHUNK = 1024 * 1024
 TERMINAL = ("completed", "failed", "cancelled", "timeout")
 
