@@ -12,16 +12,21 @@ YOUNG_COLLECTION_EVERY = 10_000
 
 @contextmanager
 def paused_while_loading() -> Iterator[None]:
-    """No collection while the command's modules load, the collector's state restored after.
+    """No collection while the command's modules load; what they made is frozen after, and the collector's state
+    restored.
 
     Loading makes modules, classes and tables, which live as long as the process: the collector walked them
-    again and again for nothing (421 collections), 45-55 ms of the worker's and the server's start-up.
+    again and again for nothing (421 collections), 45-55 ms of the worker's and the server's start-up. Enabled
+    again over them, it walked them all twice more (the first young collection, then the long-running commands'
+    full one): about 0.1 s of every command's start, median of 10. Frozen, they are walked by neither. The few
+    reference cycles loading leaves stay unfreed, as they would for the life of a command anyway.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 

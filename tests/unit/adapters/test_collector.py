@@ -30,7 +30,9 @@ def test_a_settled_process_keeps_its_start_up_objects_out_of_collections_and_col
     assert gc.isenabled()
 
 
-def test_nothing_is_collected_while_a_command_loads_and_the_collector_is_back_on_after() -> None:
+def test_nothing_is_collected_while_a_command_loads_and_the_collector_is_back_on_after(
+    restored_collector: None,
+) -> None:
     collections_before = sum(generation["collections"] for generation in gc.get_stats())
 
     with paused_while_loading():
@@ -42,7 +44,16 @@ def test_nothing_is_collected_while_a_command_loads_and_the_collector_is_back_on
     assert gc.isenabled()
 
 
-def test_loading_leaves_a_collector_that_was_off_off() -> None:
+def test_what_a_command_loads_is_frozen_so_no_later_collection_walks_it(restored_collector: None) -> None:
+    with paused_while_loading():
+        loaded = [[index] for index in range(1000)]
+        frozen_before = gc.get_freeze_count()
+
+    assert gc.get_freeze_count() >= frozen_before + len(loaded)
+    assert gc.get_count()[0] < len(loaded)
+
+
+def test_loading_leaves_a_collector_that_was_off_off(restored_collector: None) -> None:
     gc.disable()
     try:
         with paused_while_loading():
