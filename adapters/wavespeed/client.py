@@ -26,7 +26,8 @@ MAX_IN_FLIGHT_REQUESTS = 64
 # Those kept cost the most: each time a request enters or leaves the pool, httpcore checks every idle connection
 # (two system calls and an anyio attribute table each) and counts all of them for each one. Measured in B2
 # (1,000 generations in flight): with 64 kept the worker spent a third of its CPU there; with 16, whenever its
-# own work held fewer than 16 requests in flight, a fifth (2-3 s a run); with 8, 1-2 %, and about 20 % less CPU in all.
+# own work held fewer than 16 requests in flight, a fifth (2-3 s a run: the idle checks 11-15 %, the whole
+# assignment 17-29 % of its time on the GIL); with 8, the idle checks 1-2 %, and the worker about 20 % less CPU.
 # See the README's B2 notes for the same over TLS, where a connection reused saves a handshake.
 MAX_IDLE_CONNECTIONS = 8
 
