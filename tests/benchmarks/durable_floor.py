@@ -8,11 +8,11 @@ itself costs on this machine; what the worker adds beyond it is the service's ow
 
 With `--stack` it also does the two things every generation of the service must do that (a) does not and
 that involve no code of ours: it loads the design card's libraries (eventsourcing, SQLAlchemy, pydantic,
-PyAV, dependency-injector, typer, rich) before the first request, as the videogen script loads them (without
-FastAPI, which dependency-injector imports for wiring no worker needs), then settles the garbage collector with
-the worker's own settings (adapters/cli/collector.py: what is loaded frozen, young objects collected every
-10,000 allocations), and it syncs each video to disk, in a thread as the storage does, before its Completed
-save ("nothing lost"). What the worker adds beyond that is its own work.
+PyAV, dependency-injector, typer, rich) before the first request, as the videogen script loads them (collection
+paused and what they make frozen after; without FastAPI, which dependency-injector imports for wiring no worker
+needs), then settles the garbage collector with the worker's own settings (adapters/cli/collector.py: young
+objects collected every 10,000 allocations), and it syncs each video to disk, in a thread as the storage does,
+before its Completed save ("nothing lost"). What the worker adds beyond that is its own work.
 
     python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
 Prints one JSON line: bare_loop's counts plus "commits".
@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from adapters.cli.collector import settle_for_a_long_run
+from adapters.cli.collector import paused_while_loading, settle_for_a_long_run
 from adapters.cli.launch import fastapi_left_out_of_wiring
 from tests.benchmarks import bare_loop
 
@@ -134,7 +134,8 @@ if __name__ == "__main__":
     base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     stack = sys.argv[5:] == ["--stack"]
     if stack:
-        with fastapi_left_out_of_wiring():  # as the videogen script loads them: FastAPI is skippable
+        # As the videogen script loads them: collection paused and what they make frozen after, FastAPI skipped.
+        with paused_while_loading(), fastapi_left_out_of_wiring():
             for module in STACK:
                 importlib.import_module(module)
         # As the worker settles the collector after loading them, so that the libraries' objects are not walked

@@ -205,10 +205,9 @@ class SnapshotReadsCountingLog(HeldWritesLog):
     """Counts the snapshots taken the library's way, by reading the aggregate back from the store, and the saves
     of each group written."""
 
-    read_back = 0
-
     def __init__(self) -> None:
         super().__init__()
+        self.read_back = 0
         self.groups: list[int] = []
 
     def _write(self, saves: list[Any]) -> list[list[Any]]:
