@@ -146,10 +146,10 @@ class Container(containers.DeclarativeContainer):
         configured_providers=configured_providers,
     )
     submit_generation = providers.Singleton(SubmitGeneration, events, video_providers, history, clock)
-    track_generation = providers.Singleton(
-        TrackGeneration, events, video_providers, storage, probe, assets, clock, policy
-    )
     charge_generation = providers.Singleton(ChargeGeneration, events, ledger)
+    track_generation = providers.Singleton(
+        TrackGeneration, events, video_providers, storage, probe, assets, clock, policy, charge_generation
+    )
     advance_generation = providers.Singleton(
         AdvanceGeneration, events, submit_generation, track_generation, charge_generation
     )

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from domain.generation import VideoGeneration
-from domain.quota import quota_id
+from domain.quota import MonthlyQuota, quota_id
 from application.event_log import Decided, EventLog, InHand
-from application.ports import Charge, UsageLedger
+from application.ports import Charge, UsageLedger, WrittenBeside
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What charging one generation writes besides its events: the amount and the ledger entry that records it."""
+
+    amount: Decimal
+    entry_id: UUID
+    entry: WrittenBeside
 
 
 class ChargeGeneration:
-    """Records `Charged`, its ledger entry and the quota settled, in one transaction (the entry once per generation)."""
+    """Records `Charged`, its ledger entry and the quota settled, in one transaction (the entry once per generation).
+
+    A generation tracked to its end is charged in the same decision as its `Completed` (see `bill` and `charged`);
+    this step charges one that was completed without it (by a process that stopped between the two, or before
+    they were saved together).
+    """
 
     def __init__(self, events: EventLog, ledger: UsageLedger) -> None:
         self.events = events
         self.ledger = ledger
 
-    async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
-        generation = self.events.generation(generation_id, known=known)
-        if generation.stage != "Completed":
-            return generation
+    def bill(self, generation: VideoGeneration, seconds: float) -> Bill:
+        """The bill of a generation that is completed, or about to be, with a video of `seconds`."""
         assert generation.quote is not None and generation.period is not None and generation.model
-        amount = generation.quote
         entry_id, entry = self.ledger.entry(
             Charge(
                 generation_id=generation.id,
@@ -30,21 +43,34 @@ class ChargeGeneration:
                 period=generation.period,
                 provider=generation.provider,
                 model=generation.model,
-                amount=amount,
-                seconds=(generation.video or {}).get("seconds", 0.0),
+                amount=generation.quote,
+                seconds=seconds,
             )
         )
+        return Bill(generation.quote, entry_id, entry)
 
+    def charged(self, current: VideoGeneration, bill: Bill) -> MonthlyQuota:
+        """Charges `current` (Completed) within a decision made in `EventLog.decide` with the user's quota shared;
+        returns the quota, settled, to be saved with it and the bill's entry."""
+        assert current.period is not None
+        current.charge(amount=bill.amount, ledger_entry_id=bill.entry_id)
+        quota = self.events.quota(current.user_id, current.period, held=True)
+        quota.settle(current.id, bill.amount)
+        return quota
+
+    async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
+        generation = self.events.generation(generation_id, known=known)
+        if generation.stage != "Completed":
+            return generation
+        bill = self.bill(generation, (generation.video or {}).get("seconds", 0.0))
         hand = InHand(self.events, generation)
 
         def decision() -> Decided[VideoGeneration]:
             current = hand.generation(generation_id)
             if current.stage != "Completed":
                 return Decided(current)
-            current.charge(amount=amount, ledger_entry_id=entry_id)
-            assert current.period is not None
-            quota = self.events.quota(current.user_id, current.period, held=True)
-            quota.settle(current.id, amount)
-            return Decided(current, (current, quota), (entry,))
+            quota = self.charged(current, bill)
+            return Decided(current, (current, quota), (bill.entry,))
 
+        assert generation.period is not None
         return await self.events.decide(decision, hand, shared=(quota_id(generation.user_id, generation.period),))

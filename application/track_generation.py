@@ -1,6 +1,7 @@
-"""Use-case: ask the provider how a submitted generation is doing; when done, keep and register its video.
+"""Use-case: ask the provider how a submitted generation is doing; when done, keep, register and charge its video.
 
-`Completed` is recorded only after the video is stored whole (with its sha256), in one transaction with its asset.
+`Completed` is recorded only after the video is stored whole (with its sha256), in one transaction with its asset
+and, where the step charges, with `Charged`, its ledger entry and the quota settled.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.generation import VideoGeneration
+from domain.quota import quota_id
+from application.charge_generation import ChargeGeneration
 from application.event_log import Decided, EventLog, InHand
 from application.fail_generation import fail_generation
 from application.policy import Policy
@@ -40,7 +43,11 @@ class Tracked:
 
 
 class TrackGeneration:
-    """Polls once; ends the generation on the provider's verdict or on its deadline."""
+    """Polls once; ends the generation on the provider's verdict or on its deadline.
+
+    With `charge`, a generation that completes is charged in the same save: nothing is then ever delivered and
+    left unbilled, and the worker makes one save and one step less per generation.
+    """
 
     def __init__(
         self,
@@ -51,6 +58,7 @@ class TrackGeneration:
         assets: AssetLibrary,
         clock: Clock,
         policy: Policy,
+        charge: ChargeGeneration | None = None,
     ) -> None:
         self.events = events
         self.providers = providers
@@ -59,6 +67,7 @@ class TrackGeneration:
         self.assets = assets
         self.clock = clock
         self.policy = policy
+        self.charge = charge
 
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
@@ -163,6 +172,9 @@ class TrackGeneration:
             )
         )
 
+        seconds = round(facts.seconds or 0.0, 3)
+        charge = self.charge
+        bill = charge.bill(generation, seconds) if charge is not None else None
         hand = InHand(self.events, generation)
 
         def decision() -> Decided[VideoGeneration]:
@@ -176,12 +188,18 @@ class TrackGeneration:
                 mime="video/mp4",
                 width=facts.width or current.width or 0,
                 height=facts.height or current.height or 0,
-                seconds=round(facts.seconds or 0.0, 3),
+                seconds=seconds,
                 asset_id=asset_id,
                 outputs=list(task.outputs),
                 timings=dict(task.timings),
                 has_nsfw_contents=list(task.has_nsfw_contents),
             )
-            return Decided(current, (current,), (registration,))
+            if charge is None or bill is None:
+                return Decided(current, (current,), (registration,))
+            quota = charge.charged(current, bill)
+            return Decided(current, (current, quota), (registration, bill.entry))
 
-        return await self.events.decide(decision, hand)
+        if bill is None:
+            return await self.events.decide(decision, hand)
+        assert generation.period is not None
+        return await self.events.decide(decision, hand, shared=(quota_id(generation.user_id, generation.period),))

@@ -1,7 +1,8 @@
 """B2's info reference: the bare loop (a) plus only the durable saves a generation needs, and nothing else.
 
-Each generation commits four rows (its SubmitAttempted before the submit, then Submitted, Completed and
-Charged, each with the payload size of a real event) into a SQLite file in WAL mode with synchronous=FULL,
+Each generation commits four rows in three saves (its SubmitAttempted before the submit, then Submitted, then
+Completed and Charged together, as the worker saves them; each row with the payload size of a real event) into a
+SQLite file in WAL mode with synchronous=FULL,
 as the event store does, on one thread that group-commits whatever is queued, as the worker's group commit
 does; each step waits for its commit. No framework: raw sqlite3. What it adds to (a) is what durability
 itself costs on this machine; what the worker adds beyond it is the service's own work.
@@ -52,9 +53,9 @@ class Commits:
     """One thread writing queued rows, as many per transaction as are queued, answering each waiter after."""
 
     def __init__(self, path: Path) -> None:
-        self.queue: queue.SimpleQueue[tuple[tuple[Any, ...], asyncio.AbstractEventLoop, asyncio.Future[None]]] = (
-            queue.SimpleQueue()
-        )
+        self.queue: queue.SimpleQueue[
+            tuple[list[tuple[Any, ...]], asyncio.AbstractEventLoop, asyncio.Future[None]]
+        ] = queue.SimpleQueue()
         self.path = path
         self.commits = 0
         threading.Thread(target=self._run, daemon=True).start()
@@ -77,7 +78,7 @@ class Commits:
             database.execute("BEGIN")
             database.executemany(
                 "INSERT INTO events (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
-                [row for row, _, _ in group],
+                [row for rows, _, _ in group for row in rows],
             )
             database.execute("COMMIT")
             self.commits += 1
@@ -87,10 +88,11 @@ class Commits:
             for loop, waiters in by_loop.items():
                 loop.call_soon_threadsafe(_answer, waiters)
 
-    async def save(self, originator_id: bytes, version: int, topic: str) -> None:
+    async def save(self, originator_id: bytes, *events: tuple[int, str]) -> None:
+        """One save: its events' rows (version, topic) in one transaction, answered once committed."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        self.queue.put(((originator_id, version, topic, STATE), loop, waiter))
+        self.queue.put(([(originator_id, version, topic, STATE) for version, topic in events], loop, waiter))
         await waiter
 
 
@@ -109,7 +111,7 @@ def _answer(waiters: list[asyncio.Future[None]]) -> None:
 
 
 def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awaitable[bool]]:
-    """bare_loop.generate with the generation's four saves around it (and, with `sync_videos`, its video synced
+    """bare_loop.generate with the generation's three saves around it (and, with `sync_videos`, its video synced
     to disk, in a thread as the storage does, before Completed)."""
 
     async def generate(
@@ -117,14 +119,14 @@ def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awa
         counts: dict[str, int],
     ) -> bool:
         originator_id = uuid.uuid4().bytes
-        await commits.save(originator_id, 3, "SubmitAttempted")
+        await commits.save(originator_id, (3, "SubmitAttempted"))
         done = await bare_loop.generate(http, gate, base, key, number, out, counts)
         if done and sync_videos:
             await asyncio.to_thread(_sync, out, number)
         # Submitted is saved after the submit's answer and before the polls in the worker; here after the
         # download, which moves no work off the event loop and adds the same commit.
-        for version, topic in ((4, "Submitted"), (5, "Completed"), (6, "Charged")):
-            await commits.save(originator_id, version, topic)
+        await commits.save(originator_id, (4, "Submitted"))
+        await commits.save(originator_id, (5, "Completed"), (6, "Charged"))
         return done
 
     return generate

@@ -101,7 +101,7 @@ RUNNERS = {
 }
 LABELS = {
     "worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each",
-    "floor": "(a) + 4 durable saves per generation, raw sqlite3",
+    "floor": "(a) + 3 durable saves per generation, raw sqlite3",
     "stack": "(a) + durable saves + each video synced + the design card's libraries loaded",
 }
 

@@ -2,8 +2,8 @@
 
 The path: a VideoGeneration and its user's MonthlyQuota driven Requested -> Validated -> SubmitAttempted ->
 Submitted -> Completed -> Charged, each step saved as the use-cases save it (Requested and Validated in one
-save with the quota's reservation, as RequestGeneration does; Charged with the quota's settlement, as
-ChargeGeneration does), awaiting `EventLog.commit` before the next step, with 64 generations in flight on
+save with the quota's reservation, as RequestGeneration does; Completed and Charged in one save with the
+quota's settlement, as TrackGeneration does when it charges), awaiting `EventLog.commit` before the next step, with 64 generations in flight on
 one event loop as the worker (default --concurrency) drives them: the group commit puts the saves that
 arrive together in one transaction, written on the event loop's thread as `videogen worker` writes them
 (`EventLog.write_on_loop`). Provider and encoding are left out.
@@ -16,7 +16,7 @@ split into one transaction per save, as a lone generation's saves are written.
 
 Informational rows: the path with its transactions written on the commit thread instead (as the HTTP server
 and embedding code write them, so that their event loop goes on meanwhile), the path with one generation at
-a time (nothing to group with: five transactions per generation), and the path with the reads the
+a time (nothing to group with: four transactions per generation), and the path with the reads the
 use-cases do before each step (the generation re-read before every step, the quota before Validated and
 Charged).
 
@@ -108,7 +108,7 @@ class Journey:
         return changed[0]
 
     def steps(self, number: int) -> list[Callable[[], tuple[Any, ...]]]:
-        """The generation's five steps; each one reads (with `reads`), changes, and returns what it changed."""
+        """The generation's four steps; each one reads (with `reads`), changes, and returns what it changed."""
         from domain.generation import VideoGeneration
 
         user_id = f"{self.label}-user-{number // self.per_user}"
@@ -144,7 +144,7 @@ class Journey:
             generation.mark_submitted(task_id=uuid4().hex, adopted=False)
             return (generation,)
 
-        def completed() -> tuple[Any, ...]:
+        def completed_and_charged() -> tuple[Any, ...]:
             generation = state["generation"] = self._generation(state["generation"])
             generation.complete(
                 storage_key=f"videos/{user_id}/text-to-video/{generation.id}.mp4",
@@ -153,16 +153,12 @@ class Journey:
                 outputs=[f"https://cdn.example.invalid/outputs/{generation.task_id}.mp4"],
                 timings={"inference": 2000, "execution": 2000}, has_nsfw_contents=[False],
             )
-            return (generation,)
-
-        def charged() -> tuple[Any, ...]:
-            generation = state["generation"] = self._generation(state["generation"])
             quota = self._quota(user_id)
             generation.charge(amount=approval.quote, ledger_entry_id=uuid4())
             quota.settle(generation.id, approval.quote)
             return generation, quota
 
-        return [requested, attempted, submitted, completed, charged]
+        return [requested, attempted, submitted, completed_and_charged]
 
 
 def _decided(step: Callable[[], tuple[Any, ...]]) -> Any:

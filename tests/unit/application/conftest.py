@@ -72,6 +72,19 @@ class World:
         fields.setdefault("prompt", "a red fox running through snow")
         return run(self.request_generation(GenerationRequest(**fields)))
 
+    def complete_without_charging(self, generation_id: Any) -> VideoGeneration:
+        """Advances a generation to `Completed` and no further, as a step that does not charge leaves it (a process
+        that saved `Completed` before `Completed` and `Charged` were saved together)."""
+        track = TrackGeneration(
+            self.log, self.providers, self.storage, self.probe, self.assets, self.clock, self.policy
+        )
+        for _ in range(10):
+            current = self.log.generation(generation_id)
+            if current.stage == "Completed":
+                return current
+            run(track(generation_id) if current.stage == "Submitted" else self.advance(generation_id))
+        raise AssertionError(f"{generation_id} never reached Completed")
+
     def quota(self, user_id: str = "local") -> Any:
         now = self.clock.now()
         return self.log.quota(user_id, f"{now.year:04d}-{now.month:02d}")
@@ -111,8 +124,8 @@ def build(
         configured_providers=tuple(configured),
     )
     submit = SubmitGeneration(log, providers, history, clock)
-    track = TrackGeneration(log, providers, storage, probe, assets, clock, policy)
     charge = ChargeGeneration(log, ledger)
+    track = TrackGeneration(log, providers, storage, probe, assets, clock, policy, charge)
     advance = AdvanceGeneration(log, submit, track, charge)
     return World(
         log=log,

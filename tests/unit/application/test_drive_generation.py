@@ -404,12 +404,33 @@ def test_a_crash_after_the_attempt_with_no_task_at_the_provider_is_submitted_onc
     assert [event.attempt for event in events_of(paid_world.log, generation.id, "SubmitAttempted")] == [1, 2]
 
 
+def test_the_step_that_completes_a_generation_charges_it_in_the_same_save(
+    paid_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generation = paid_request(paid_world)
+    paid_world.wavespeed.script = [succeeded()]
+    run(paid_world.submit(generation.id))
+    saves: list[list[str]] = []
+    commit = paid_world.log.commit
+
+    async def counted(*aggregates: object, **kwargs: object) -> list[object]:
+        saves.append([type(event).__name__ for aggregate in aggregates for event in aggregate._pending_events])  # type: ignore[attr-defined]
+        return await commit(*aggregates, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paid_world.log, "commit", counted)
+
+    step = run(paid_world.track(generation.id))
+
+    assert step.generation.stage == "Charged"
+    assert saves == [["Completed", "Charged", "Settled"]]
+    assert len(paid_world.ledger.entries) == 1
+    quota = paid_world.quota()
+    assert (quota.spent, quota.reserved) == (Decimal("0.20"), Decimal("0"))
+
+
 def test_a_crash_before_the_charge_is_finished_by_the_next_advance(paid_world: World) -> None:
     generation = paid_request(paid_world)
-    run(paid_world.submit(generation.id))
-    while paid_world.log.generation(generation.id).stage == "Submitted":
-        run(paid_world.track(generation.id))
-    assert paid_world.log.generation(generation.id).stage == "Completed"  # the process died here
+    paid_world.complete_without_charging(generation.id)  # the process died here
 
     run(paid_world.advance(generation.id))
 
@@ -419,7 +440,7 @@ def test_a_crash_before_the_charge_is_finished_by_the_next_advance(paid_world: W
 
 def test_a_charge_interrupted_after_the_ledger_entry_finishes_with_that_same_entry(paid_world: World) -> None:
     generation = paid_request(paid_world)
-    completed = advance_until(paid_world, generation, "Completed")
+    completed = paid_world.complete_without_charging(generation.id)
     entry_id = paid_world.ledger.record(
         Charge(completed.id, completed.user_id, completed.period or "", "wavespeed", HUNYUAN, Decimal("0.20"), 5.0)
     )
@@ -435,7 +456,7 @@ def test_a_charge_interrupted_after_the_ledger_entry_finishes_with_that_same_ent
 
 def test_running_charge_generation_twice_charges_once(paid_world: World) -> None:
     generation = paid_request(paid_world)
-    advance_until(paid_world, generation, "Completed")
+    paid_world.complete_without_charging(generation.id)
 
     first = run(paid_world.charge(generation.id))
     second = run(paid_world.charge(generation.id))
@@ -604,7 +625,7 @@ def test_a_stale_copy_in_hand_loses_its_save_and_the_step_is_decided_from_the_st
 
 def test_a_copy_in_hand_that_needs_no_change_is_checked_against_the_store(paid_world: World) -> None:
     generation = paid_request(paid_world)
-    completed = advance_until(paid_world, generation, "Completed")
+    completed = paid_world.complete_without_charging(generation.id)
     stale = paid_world.log.generation(generation.id)
     run(paid_world.advance(generation.id))  # another step charged it meanwhile
     assert paid_world.log.generation(generation.id).stage == "Charged"
