@@ -12,7 +12,7 @@ that involve no code of ours: it loads the design card's libraries (eventsourcin
 PyAV, dependency-injector, typer, rich) before the first request, as the videogen script loads them (collection
 paused and what they make frozen after; without FastAPI, which dependency-injector imports for wiring no worker
 needs), then settles the garbage collector with the worker's own settings (adapters/cli/collector.py: young
-objects collected every 10,000 allocations), and it syncs each video to disk, in a thread as the storage does,
+objects collected every 100,000 allocations), and it syncs each video to disk, in a thread as the storage does,
 before its Completed save ("nothing lost"). What the worker adds beyond that is its own work.
 
     python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from adapters.cli.collector import paused_while_loading, settle_for_a_long_run
+from adapters.cli.collector import WORKER_YOUNG_COLLECTION_EVERY, paused_while_loading, settle_for_a_long_run
 from adapters.cli.launch import fastapi_left_out_of_wiring
 from tests.benchmarks import bare_loop
 
@@ -142,7 +142,7 @@ if __name__ == "__main__":
                 importlib.import_module(module)
         # As the worker settles the collector after loading them, so that the libraries' objects are not walked
         # by every full collection of the run.
-        settle_for_a_long_run()
+        settle_for_a_long_run(young_every=WORKER_YOUNG_COLLECTION_EVERY)
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
     counts = asyncio.run(

@@ -20,8 +20,8 @@ a time (nothing to group with: four transactions per generation), and the path w
 use-cases do before each step (the generation re-read before every step, the quota before Validated and
 Charged).
 
-The repetitions run with the garbage collector settled as `videogen worker` and `videogen serve` settle it
-(adapters/cli/collector.py: what start-up made frozen, young objects collected every 10,000 allocations),
+The repetitions run with the garbage collector settled as `videogen worker` settles it
+(adapters/cli/collector.py: what start-up made frozen, young objects collected every 100,000 allocations),
 and put back as they were after. With the interpreter's defaults the path's CPU per generation grew with
 every repetition (0.44 -> 0.73 ms here) as the benchmark's own bookkeeping filled the heap that each full
 collection walks, a cost of this process and not of the path.
@@ -287,10 +287,10 @@ def _timed_together(
 
 @contextmanager
 def collector_as_the_worker_settles_it() -> Iterator[None]:
-    from adapters.cli.collector import settle_for_a_long_run
+    from adapters.cli.collector import WORKER_YOUNG_COLLECTION_EVERY, settle_for_a_long_run
 
     thresholds = gc.get_threshold()
-    settle_for_a_long_run()
+    settle_for_a_long_run(young_every=WORKER_YOUNG_COLLECTION_EVERY)
     try:
         yield
     finally:

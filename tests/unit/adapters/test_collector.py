@@ -30,6 +30,14 @@ def test_a_settled_process_keeps_its_start_up_objects_out_of_collections_and_col
     assert gc.isenabled()
 
 
+def test_a_process_settled_for_rarer_collections_collects_young_objects_that_much_less_often(
+    restored_collector: None,
+) -> None:
+    settle_for_a_long_run(young_every=YOUNG_COLLECTION_EVERY * 10)
+
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY * 10
+
+
 def test_nothing_is_collected_while_a_command_loads_and_the_collector_is_back_on_after(
     restored_collector: None,
 ) -> None:
