@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -72,7 +73,7 @@ class World:
         fields.setdefault("prompt", "a red fox running through snow")
         return run(self.request_generation(GenerationRequest(**fields)))
 
-    def complete_without_charging(self, generation_id: Any) -> VideoGeneration:
+    def complete_without_charging(self, generation_id: UUID) -> VideoGeneration:
         """Advances a generation to `Completed` and no further, as a step that does not charge leaves it (a process
         that saved `Completed` before `Completed` and `Charged` were saved together)."""
         track = TrackGeneration(
