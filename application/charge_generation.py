@@ -24,9 +24,9 @@ class Bill:
 class ChargeGeneration:
     """Records `Charged`, its ledger entry and the quota settled, in one transaction (the entry once per generation).
 
-    A generation tracked to its end is charged in the same decision as its `Completed` (see `bill` and `charged`);
-    this step charges one that was completed without it (by a process that stopped between the two, or before
-    they were saved together).
+    A generation tracked to its end is charged in the same decision as its `Completed` (TrackGeneration uses `bill`
+    and `charged`); this step charges one whose `Completed` was saved alone, by a process from before the two were
+    saved together.
     """
 
     def __init__(self, events: EventLog, ledger: UsageLedger) -> None:

@@ -1,7 +1,7 @@
 """Use-case: ask the provider how a submitted generation is doing; when done, keep, register and charge its video.
 
 `Completed` is recorded only after the video is stored whole (with its sha256), in one transaction with its asset
-and, where the step charges, with `Charged`, its ledger entry and the quota settled.
+and with `Charged`, its ledger entry and the quota settled.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class Tracked:
 class TrackGeneration:
     """Polls once; ends the generation on the provider's verdict or on its deadline.
 
-    With `charge`, a generation that completes is charged in the same save: nothing is then ever delivered and
-    left unbilled, and the worker makes one save and one step less per generation.
+    A generation that completes is charged in the same save (`charge`'s bill): nothing is ever delivered and left
+    unbilled, and the worker makes one save and one step less per generation.
     """
 
     def __init__(
@@ -58,7 +58,7 @@ class TrackGeneration:
         assets: AssetLibrary,
         clock: Clock,
         policy: Policy,
-        charge: ChargeGeneration | None = None,
+        charge: ChargeGeneration,
     ) -> None:
         self.events = events
         self.providers = providers
@@ -173,8 +173,7 @@ class TrackGeneration:
         )
 
         seconds = round(facts.seconds or 0.0, 3)
-        charge = self.charge
-        bill = charge.bill(generation, seconds) if charge is not None else None
+        bill = self.charge.bill(generation, seconds)
         hand = InHand(self.events, generation)
 
         def decision() -> Decided[VideoGeneration]:
@@ -194,12 +193,8 @@ class TrackGeneration:
                 timings=dict(task.timings),
                 has_nsfw_contents=list(task.has_nsfw_contents),
             )
-            if charge is None or bill is None:
-                return Decided(current, (current,), (registration,))
-            quota = charge.charged(current, bill)
+            quota = self.charge.charged(current, bill)
             return Decided(current, (current, quota), (registration, bill.entry))
 
-        if bill is None:
-            return await self.events.decide(decision, hand)
         assert generation.period is not None
         return await self.events.decide(decision, hand, shared=(quota_id(generation.user_id, generation.period),))

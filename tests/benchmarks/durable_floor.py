@@ -2,9 +2,8 @@
 
 Each generation commits four rows in three saves (its SubmitAttempted before the submit, then Submitted, then
 Completed and Charged together, as the worker saves them; each row with the payload size of a real event) into a
-SQLite file in WAL mode with synchronous=FULL,
-as the event store does, on one thread that group-commits whatever is queued, as the worker's group commit
-does; each step waits for its commit. No framework: raw sqlite3. What it adds to (a) is what durability
+SQLite file in WAL mode with synchronous=FULL, as the event store does, on one thread that group-commits
+whatever is queued, as the worker's group commit does; each step waits for its commit. No framework: raw sqlite3. What it adds to (a) is what durability
 itself costs on this machine; what the worker adds beyond it is the service's own work.
 
 With `--stack` it also does the two things every generation of the service must do that (a) does not and

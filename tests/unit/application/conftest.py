@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -23,6 +24,7 @@ from application.submit_generation import SubmitGeneration
 from application.track_generation import TrackGeneration
 from domain.generation import VideoGeneration
 from fakes import (
+    FAKE_VIDEO,
     FakeAssets,
     FakeClock,
     FakeHistory,
@@ -74,17 +76,21 @@ class World:
         return run(self.request_generation(GenerationRequest(**fields)))
 
     def complete_without_charging(self, generation_id: UUID) -> VideoGeneration:
-        """Advances a generation to `Completed` and no further, as a step that does not charge leaves it (a process
-        that saved `Completed` before `Completed` and `Charged` were saved together)."""
-        track = TrackGeneration(
-            self.log, self.providers, self.storage, self.probe, self.assets, self.clock, self.policy
-        )
+        """Advances a generation to `Submitted`, then saves its `Completed` alone, as a process did before `Completed`
+        and `Charged` were saved together (or as one that stopped between the two left it)."""
         for _ in range(10):
             current = self.log.generation(generation_id)
-            if current.stage == "Completed":
+            if current.stage == "Submitted":
+                current.complete(
+                    storage_key=f"videos/{generation_id}.mp4", sha256=hashlib.sha256(FAKE_VIDEO).hexdigest(),
+                    bytes=len(FAKE_VIDEO), mime="video/mp4", width=current.width or 0, height=current.height or 0,
+                    seconds=5.0, asset_id=uuid4(), outputs=[f"fake://{current.task_id}.mp4"], timings={},
+                    has_nsfw_contents=[],
+                )
+                self.log.save(current)
                 return current
-            run(track(generation_id) if current.stage == "Submitted" else self.advance(generation_id))
-        raise AssertionError(f"{generation_id} never reached Completed")
+            run(self.advance(generation_id))
+        raise AssertionError(f"{generation_id} never reached Submitted")
 
     def quota(self, user_id: str = "local") -> Any:
         now = self.clock.now()
