@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -93,13 +93,17 @@ class VideoProvider(Protocol):
 
     `submit` creates exactly one task per call and never retries by itself in a way that could
     create a second; it raises ProviderError when nothing was created and SubmitOutcomeUnknown
-    when it cannot tell. `find_submitted` looks for a task that an unknown-outcome submit may have
-    created, so that it is adopted instead of paid for twice.
+    when it cannot tell. It first waits until the provider has room for one more task (a tier's
+    limits), then awaits `before_sending` (where the caller records its attempt; if that raises,
+    nothing is sent), then sends: a wait cut short is no attempt. `find_submitted` looks for a task
+    that an unknown-outcome submit may have created, so that it is adopted instead of paid for twice.
     """
 
     name: str
 
-    async def submit(self, job: ProviderJob) -> str: ...
+    async def submit(
+        self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None
+    ) -> str: ...
 
     async def poll(self, task_id: str) -> TaskState: ...
 

@@ -51,20 +51,31 @@ class SubmitGeneration:
         return await self._attempt(generation)
 
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
-        generation.attempt_submit()
-        try:
+        provider = self.providers[generation.provider]
+        recorded = False
+
+        async def record_the_attempt() -> None:
+            # Called once the provider has room for the task, just before it sends: a wait for room that is
+            # cut short (a stop, a crash) leaves no attempt behind to be looked up and counted.
+            nonlocal recorded
+            generation.attempt_submit()
             await self.events.commit(generation)
+            recorded = True
+
+        try:
+            task_id = await provider.submit(job_for(generation), record_the_attempt)
+            if not recorded:  # a provider that sent without calling back: its task is still ours
+                await record_the_attempt()
         except IntegrityError:
             return self.events.generation(generation.id)
-        provider = self.providers[generation.provider]
-        try:
-            task_id = await provider.submit(job_for(generation))
         except ProviderError as error:
             return await fail_generation(
                 self.events, generation.id, code=error.code, message=error.message, may_bill=error.may_bill
             )
         except SubmitOutcomeUnknown as error:
             log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
+            if not recorded:
+                await record_the_attempt()
             return await self._resolve(self.events.generation(generation.id))
         return await self._submitted(generation.id, task_id, adopted=False, known=generation)
 

@@ -34,14 +34,18 @@ class TierLimits:
         async with changed:
             await changed.wait_for(lambda: len(self.running) + self._pending < self.max_concurrent)
             self._pending += 1
-        while True:
-            now = time.monotonic()
-            while self._submits and now - self._submits[0] >= self.window_s:
-                self._submits.popleft()
-            if len(self._submits) < self.submits_per_minute:
-                self._submits.append(now)
-                return
-            await asyncio.sleep(self.window_s - (now - self._submits[0]))
+        try:
+            while True:
+                now = time.monotonic()
+                while self._submits and now - self._submits[0] >= self.window_s:
+                    self._submits.popleft()
+                if len(self._submits) < self.submits_per_minute:
+                    self._submits.append(now)
+                    return
+                await asyncio.sleep(self.window_s - (now - self._submits[0]))
+        except BaseException:
+            await self.withdraw()
+            raise
 
     async def started(self, task_id: str) -> None:
         changed = self._condition()

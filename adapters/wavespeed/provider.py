@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,10 +73,12 @@ class WaveSpeedProvider:
         os.replace(temp, record)
         return url
 
-    async def submit(self, job: ProviderJob) -> str:
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None) -> str:
         body = await self.body_for(job)
         await self.limits.admit()
         try:
+            if before_sending is not None:
+                await before_sending()
             data = await self.client.submit(job.model, body, self.webhook_url)
         except BaseException:
             await self.limits.withdraw()

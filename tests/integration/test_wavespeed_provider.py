@@ -319,3 +319,25 @@ def test_the_concurrency_limit_keeps_at_most_n_tasks_running_at_once(tmp_path: P
 
     assert all(generation.stage == "Charged" for generation in finished)
     assert (second.created_at - first.created_at).total_seconds() >= 0.35
+
+
+def test_a_submit_waiting_for_the_tiers_room_has_recorded_no_attempt(tmp_path: Path) -> None:
+    with WaveSpeedStandIn(task_seconds=30.0) as server:
+        services = build(tmp_path, server, wavespeed_max_concurrent=1)
+        request = services.request_generation()
+        advance = services.advance_generation()
+
+        async def scenario() -> list[str]:
+            first = await request(parse_request(prompt="boat 1", model="hunyuan-video-1.5"))
+            second = await request(parse_request(prompt="boat 2", model="hunyuan-video-1.5"))
+            await advance(first.id)
+            waiting = asyncio.create_task(advance(second.id))
+            await asyncio.sleep(0.3)
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            return [event.type for event in services.queries().replay(second.id).events]
+
+        stages = asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    assert stages == ["Requested", "Validated"]
+    assert len(server.created()) == 1

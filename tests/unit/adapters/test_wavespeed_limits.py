@@ -47,3 +47,17 @@ def test_a_withdrawn_submit_frees_its_slot() -> None:
         await asyncio.wait_for(limits.admit(), 0.5)
 
     asyncio.run(scenario())
+
+
+def test_a_wait_for_the_rate_cut_short_gives_its_place_back() -> None:
+    async def scenario() -> None:
+        limits = TierLimits(max_concurrent=2, submits_per_minute=1, window_s=0.3)
+        await limits.admit()
+        await limits.started("first")
+        waiting = asyncio.create_task(limits.admit())  # room for a task, but not within the rate
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.wait_for(limits.admit(), 1)  # the cancelled wait no longer holds the second place
+
+    asyncio.run(scenario())

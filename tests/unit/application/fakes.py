@@ -7,9 +7,10 @@ programmable where a test needs the outside world to misbehave.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -239,6 +240,7 @@ class _Row:
     position: int
     provider: str
     task_id: str | None = None
+    stage: str = "Requested"
 
 
 class FakeHistory:
@@ -263,7 +265,14 @@ class FakeHistory:
                 self.rows[event.originator_id].provider = event.provider
             elif isinstance(event, VideoGeneration.Submitted):
                 self.rows[event.originator_id].task_id = event.task_id
+            if event.originator_id in self.rows:
+                self.rows[event.originator_id].stage = type(event).__name__
             self.position = notification.id
+
+    def unfinished_ids(self, limit: int, not_held_by: str | None = None) -> list[UUID]:
+        rows = [row for row in self.rows.values() if row.stage not in ("Charged", "Rejected", "Failed", "Cancelled")]
+        rows.sort(key=lambda row: (row.created_at, row.position))
+        return [row.generation_id for row in rows[:limit]]
 
     def generation_ids(self, user_id: str | None, limit: int) -> list[UUID]:
         rows = [row for row in self.rows.values() if user_id is None or row.user_id == user_id]
@@ -273,6 +282,23 @@ class FakeHistory:
     def claimed_task_ids(self, provider: str) -> set[str]:
         self.catch_up()
         return {row.task_id for row in self.rows.values() if row.provider == provider and row.task_id}
+
+
+class FakeLeases:
+    """Leases of one process: every generation asked for is granted."""
+
+    def __init__(self) -> None:
+        self.held: dict[UUID, str] = {}
+
+    def acquire_many(self, generation_ids: Sequence[UUID], holder: str, seconds: float) -> set[UUID]:
+        granted = {generation_id for generation_id in generation_ids if self.held.get(generation_id, holder) == holder}
+        self.held.update((generation_id, holder) for generation_id in granted)
+        return granted
+
+    def release_many(self, generation_ids: Sequence[UUID], holder: str) -> None:
+        for generation_id in generation_ids:
+            if self.held.get(generation_id) == holder:
+                del self.held[generation_id]
 
 
 # --- the provider ---------------------------------------------------------------------------------
@@ -335,6 +361,9 @@ class ScriptedProvider:
         self.find_calls: list[tuple[UUID, datetime, set[str]]] = []
         self.fetched: list[str] = []
         self._next_submits: list[_SubmitOutcome] = []
+        # Set: the provider has room for a task. A test clears it to hold submits where a tier would.
+        self.room = asyncio.Event()
+        self.room.set()
 
     # programming the provider
 
@@ -355,7 +384,10 @@ class ScriptedProvider:
 
     # the port
 
-    async def submit(self, job: ProviderJob) -> str:
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None) -> str:
+        await self.room.wait()
+        if before_sending is not None:
+            await before_sending()
         self.submitted.append(job)
         if self._next_submits:
             outcome = self._next_submits.pop(0)
