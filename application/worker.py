@@ -24,6 +24,7 @@ LEASE_S = 30.0
 IDLE_SCAN_S = 0.5
 # A scan reads every unfinished id: when steps finish by the hundred, one scan takes up the room they left.
 SCAN_GAP_S = 0.2
+STOP_GRACE_S = 10.0
 
 
 @dataclass
@@ -37,7 +38,11 @@ class WorkerReport:
 
 
 class Worker:
-    """Runs until stopped (or, with `once`, until no generation is left unfinished)."""
+    """Runs until stopped (or, with `once`, until no generation is left unfinished).
+
+    Stopped, it lets the steps in hand finish for up to `stop_grace_s`, then leaves what still waits to the next
+    worker, as a crash would: a submit still waiting for the provider's room has sent nothing and recorded no
+    attempt, and a download starts again."""
 
     def __init__(
         self,
@@ -47,6 +52,7 @@ class Worker:
         policy: Policy,
         holder: str,
         on_finished: Callable[[UUID, str], None] | None = None,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.advance = advance
         self.history = history
@@ -54,6 +60,7 @@ class Worker:
         self.policy = policy
         self.holder = holder
         self.on_finished = on_finished
+        self.stop_grace_s = stop_grace_s
         self.report = WorkerReport()
         self._handling: dict[UUID, asyncio.Task[None]] = {}
         self._finished: set[UUID] = set()
@@ -76,9 +83,21 @@ class Worker:
                 await self._wait(stop)
         finally:
             if self._handling:
-                await asyncio.gather(*self._handling.values(), return_exceptions=True)
+                await self._end_steps_in_hand(stop)
             await self._release_finished()
         return self.report
+
+    async def _end_steps_in_hand(self, stop: asyncio.Event) -> None:
+        in_hand = list(self._handling.values())
+        if not stop.is_set():
+            await asyncio.gather(*in_hand, return_exceptions=True)
+            return
+        # A submit waiting for the provider's room may wait for ever once stopped: the tasks holding the room
+        # belong to generations no longer polled here.
+        _, late = await asyncio.wait(in_hand, timeout=self.stop_grace_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _take_up(self, unfinished: list[UUID], concurrency: int, stop: asyncio.Event) -> None:
         """Leases as many of the unfinished generations as there is room for, a batch of leases at a time,

@@ -1,11 +1,12 @@
-"""A submit waits for the provider's room before it records its attempt: a wait cut short is no attempt."""
+"""A submit waits for the provider's room before it records its attempt, and a stopped worker does not wait for it."""
 
 from __future__ import annotations
 
 import asyncio
 
+from application.worker import Worker
 from conftest import FAST, World, run
-from fakes import event_names
+from fakes import FakeHistory, FakeLeases, event_names
 
 
 def test_a_submit_records_its_attempt_only_once_the_provider_has_room(world: World) -> None:
@@ -40,3 +41,41 @@ def test_a_submit_cut_short_while_waiting_for_room_leaves_no_attempt_behind(worl
 
     assert world.log.generation(generation.id).stage == "Validated"
     assert world.provider.submitted == []
+
+
+def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker(world: World) -> None:
+    generation = world.request()
+    world.provider.room.clear()  # as when the tier's tasks belong to generations this worker no longer polls
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=0.05)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+
+    run(scenario())
+
+    assert world.log.generation(generation.id).stage == "Validated"
+    assert world.provider.submitted == []
+
+
+def test_a_stopped_worker_finishes_a_step_that_ends_within_its_grace(world: World) -> None:
+    generation = world.request()
+    world.provider.room.clear()
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=5.0)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.sleep(0.05)
+        world.provider.room.set()
+        await asyncio.wait_for(running, 5)
+
+    run(scenario())
+
+    assert world.log.generation(generation.id).stage == "Submitted"
+    assert len(world.provider.submitted) == 1
