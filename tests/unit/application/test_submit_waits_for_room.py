@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from application.worker import Worker
 from conftest import FAST, World, run
@@ -43,19 +44,29 @@ def test_a_submit_cut_short_while_waiting_for_room_leaves_no_attempt_behind(worl
     assert world.provider.submitted == []
 
 
-def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker(world: World) -> None:
-    generation = world.request()
-    world.provider.room.clear()  # as when the tier's tasks belong to generations this worker no longer polls
-    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=0.05)
+def stop_a_running_worker(
+    world: World, *, stop_grace_s: float, once_stopped: Callable[[], None] = lambda: None
+) -> None:
+    """Runs a worker until its steps are under way, stops it, calls `once_stopped`, and waits for the worker to end."""
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=stop_grace_s)
 
     async def scenario() -> None:
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
         await asyncio.sleep(0.2)
         stop.set()
+        await asyncio.sleep(0.05)
+        once_stopped()
         await asyncio.wait_for(running, 5)
 
     run(scenario())
+
+
+def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker(world: World) -> None:
+    generation = world.request()
+    world.provider.room.clear()  # as when the tier's tasks belong to generations this worker no longer polls
+
+    stop_a_running_worker(world, stop_grace_s=0.05)
 
     assert world.log.generation(generation.id).stage == "Validated"
     assert world.provider.submitted == []
@@ -64,18 +75,8 @@ def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker(wo
 def test_a_stopped_worker_finishes_a_step_that_ends_within_its_grace(world: World) -> None:
     generation = world.request()
     world.provider.room.clear()
-    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=5.0)
 
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
-        await asyncio.sleep(0.2)
-        stop.set()
-        await asyncio.sleep(0.05)
-        world.provider.room.set()
-        await asyncio.wait_for(running, 5)
-
-    run(scenario())
+    stop_a_running_worker(world, stop_grace_s=5.0, once_stopped=world.provider.room.set)
 
     assert world.log.generation(generation.id).stage == "Submitted"
     assert len(world.provider.submitted) == 1
