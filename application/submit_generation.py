@@ -25,6 +25,10 @@ MAX_ATTEMPTS = 2
 CLOCK_SKEW = timedelta(minutes=2)
 
 
+class _PastDeadline(Exception):
+    """The provider had room for the task only after the generation's deadline: nothing is sent."""
+
+
 class SubmitGeneration:
     """Moves a generation from Validated (or an unresolved SubmitAttempted) to Submitted or Failed."""
 
@@ -42,13 +46,20 @@ class SubmitGeneration:
             return await self._resolve(generation)
         if generation.stage != "Validated":
             return generation
-        assert generation.deadline is not None
-        if self.clock.now() > generation.deadline:
-            return await fail_generation(
-                self.events, generation.id, code="deadline_exceeded",
-                message=f"not submitted by its deadline {generation.deadline.isoformat()}", may_bill=False,
-            )
+        if self._past_deadline(generation):
+            return await self._fail_past_deadline(generation)
         return await self._attempt(generation)
+
+    def _past_deadline(self, generation: VideoGeneration) -> bool:
+        assert generation.deadline is not None
+        return self.clock.now() > generation.deadline
+
+    async def _fail_past_deadline(self, generation: VideoGeneration) -> VideoGeneration:
+        assert generation.deadline is not None
+        return await fail_generation(
+            self.events, generation.id, code="deadline_exceeded",
+            message=f"not submitted by its deadline {generation.deadline.isoformat()}", may_bill=False,
+        )
 
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
         provider = self.providers[generation.provider]
@@ -56,8 +67,11 @@ class SubmitGeneration:
 
         async def record_the_attempt() -> None:
             # Called once the provider has room for the task, just before it sends: a wait for room that is
-            # cut short (a stop, a crash) leaves no attempt behind to be looked up and counted.
+            # cut short (a stop, a crash) leaves no attempt behind to be looked up and counted, and a wait that
+            # outlasts the deadline sends nothing.
             nonlocal recorded
+            if generation.stage == "Validated" and self._past_deadline(generation):
+                raise _PastDeadline
             generation.attempt_submit()
             await self.events.commit(generation)
             recorded = True
@@ -68,6 +82,8 @@ class SubmitGeneration:
                 await record_the_attempt()
         except IntegrityError:
             return self.events.generation(generation.id)
+        except _PastDeadline:
+            return await self._fail_past_deadline(generation)
         except ProviderError as error:
             return await fail_generation(
                 self.events, generation.id, code=error.code, message=error.message, may_bill=error.may_bill

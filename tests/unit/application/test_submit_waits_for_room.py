@@ -44,6 +44,28 @@ def test_a_submit_cut_short_while_waiting_for_room_leaves_no_attempt_behind(worl
     assert world.provider.submitted == []
 
 
+def test_a_generation_whose_deadline_passes_while_it_waits_for_room_is_failed_without_being_sent(
+    world: World,
+) -> None:
+    generation = world.request()
+    world.provider.room.clear()
+
+    async def scenario() -> None:
+        step = asyncio.create_task(world.advance(generation.id))
+        await asyncio.sleep(0.05)
+        world.clock.advance(world.policy.deadline_s + 1)
+        world.provider.room.set()
+        await step
+
+    run(scenario())
+
+    ended = world.log.generation(generation.id)
+    assert (ended.stage, ended.error["code"]) == ("Failed", "deadline_exceeded")
+    assert ended.error["provider_may_bill"] is False
+    assert world.provider.submitted == []
+    assert "SubmitAttempted" not in event_names(world.log, generation.id)
+
+
 def stop_a_running_worker(
     world: World, *, stop_grace_s: float, once_stopped: Callable[[], None] = lambda: None
 ) -> None:
