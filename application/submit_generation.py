@@ -63,23 +63,18 @@ class SubmitGeneration:
 
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:
         provider = self.providers[generation.provider]
-        recorded = False
 
         async def record_the_attempt() -> None:
             # Called once the provider has room for the task, just before it sends: a wait for room that is
             # cut short (a stop, a crash) leaves no attempt behind to be looked up and counted, and a wait that
             # outlasts the deadline sends nothing.
-            nonlocal recorded
             if generation.stage == "Validated" and self._past_deadline(generation):
                 raise _PastDeadline
             generation.attempt_submit()
             await self.events.commit(generation)
-            recorded = True
 
         try:
             task_id = await provider.submit(job_for(generation), record_the_attempt)
-            if not recorded:  # a provider that sent without calling back: its task is still ours
-                await record_the_attempt()
         except IntegrityError:
             return self.events.generation(generation.id)
         except _PastDeadline:
@@ -90,8 +85,6 @@ class SubmitGeneration:
             )
         except SubmitOutcomeUnknown as error:
             log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
-            if not recorded:
-                await record_the_attempt()
             return await self._resolve(self.events.generation(generation.id))
         return await self._submitted(generation.id, task_id, adopted=False, known=generation)
 
