@@ -34,6 +34,11 @@ class AdvanceGeneration:
         """The generations among the ids that exist, read together."""
         return self.events.generations(generation_ids)
 
+    def has_sent_nothing(self, generation_id: UUID) -> bool:
+        """Whether the step under way here for the generation is a submit that has sent nothing and recorded no
+        attempt (it uploads its inputs or waits for the provider's room): cancelling it loses nothing."""
+        return self.submit.has_sent_nothing(generation_id)
+
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:

@@ -7,7 +7,8 @@ up and adopted (wavespeed-api.md's rule) instead of submitted blindly again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from uuid import UUID
 
@@ -39,6 +40,12 @@ class SubmitGeneration:
         self.providers = providers
         self.history = history
         self.clock = clock
+        self._unsent: set[UUID] = set()
+
+    def has_sent_nothing(self, generation_id: UUID) -> bool:
+        """Whether a submit of the generation is under way here and has neither recorded its attempt nor sent
+        anything (it uploads its inputs or waits for the provider's room): cancelling it loses nothing."""
+        return generation_id in self._unsent
 
     async def __call__(self, generation_id: UUID, known: VideoGeneration | None = None) -> VideoGeneration:
         generation = self.events.generation(generation_id, known=known)
@@ -68,13 +75,15 @@ class SubmitGeneration:
             # Called once the provider has room for the task, just before it sends: a wait for room that is
             # cut short (a stop, a crash) leaves no attempt behind to be looked up and counted, and a wait that
             # outlasts the deadline sends nothing.
+            self._unsent.discard(generation.id)
             if generation.stage == "Validated" and self._past_deadline(generation):
                 raise _PastDeadline
             generation.attempt_submit()
             await self.events.commit(generation)
 
         try:
-            task_id = await provider.submit(job_for(generation), record_the_attempt)
+            with self._unsent_until_it_returns(generation.id):
+                task_id = await provider.submit(job_for(generation), record_the_attempt)
         except IntegrityError:
             return self.events.generation(generation.id)
         except _PastDeadline:
@@ -87,6 +96,14 @@ class SubmitGeneration:
             log.warning("submit of %s has an unknown outcome (%s); looking the task up", generation.id, error)
             return await self._resolve(self.events.generation(generation.id))
         return await self._submitted(generation.id, task_id, adopted=False, known=generation)
+
+    @contextmanager
+    def _unsent_until_it_returns(self, generation_id: UUID) -> Iterator[None]:
+        self._unsent.add(generation_id)
+        try:
+            yield
+        finally:
+            self._unsent.discard(generation_id)
 
     async def _resolve(self, generation: VideoGeneration) -> VideoGeneration:
         provider = self.providers[generation.provider]

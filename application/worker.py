@@ -25,6 +25,7 @@ IDLE_SCAN_S = 0.5
 # A scan reads every unfinished id: when steps finish by the hundred, one scan takes up the room they left.
 SCAN_GAP_S = 0.2
 STOP_GRACE_S = 10.0
+STOP_CHECK_S = 0.1
 
 
 @dataclass
@@ -40,9 +41,9 @@ class WorkerReport:
 class Worker:
     """Runs until stopped (or, with `once`, until no generation is left unfinished).
 
-    Stopped, it lets the steps in hand finish for up to `stop_grace_s`, then leaves what still waits to the next
-    worker, as a crash would: a submit still waiting for the provider's room has sent nothing and recorded no
-    attempt, and a download starts again."""
+    Stopped, it leaves at once each submit that has sent nothing (it uploads its inputs or waits for the
+    provider's room, and has recorded no attempt), lets the other steps in hand finish for up to `stop_grace_s`,
+    then leaves what still waits to the next worker, as a crash would: a download starts again."""
 
     def __init__(
         self,
@@ -92,12 +93,23 @@ class Worker:
         if not stop.is_set():
             await asyncio.gather(*in_hand, return_exceptions=True)
             return
-        # A submit waiting for the provider's room may wait for ever once stopped: the tasks holding the room
-        # belong to generations no longer polled here.
-        _, late = await asyncio.wait(in_hand, timeout=self.stop_grace_s)
+        # A submit that has sent nothing is left at once, when the stop comes or when a step in hand reaches one
+        # (a submit looked up and tried again): it may wait for ever for the provider's room, whose tasks belong
+        # to generations no longer polled here.
+        loop = asyncio.get_running_loop()
+        grace_ends = loop.time() + self.stop_grace_s
+        late = set(in_hand)
+        while late and loop.time() < grace_ends:
+            self._leave_submits_that_sent_nothing()
+            _, late = await asyncio.wait(late, timeout=min(STOP_CHECK_S, grace_ends - loop.time()))
         for task in late:
             task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*in_hand, return_exceptions=True)
+
+    def _leave_submits_that_sent_nothing(self) -> None:
+        for generation_id, task in self._handling.items():
+            if self.advance.has_sent_nothing(generation_id) and not task.cancelling():
+                task.cancel()
 
     async def _take_up(self, unfinished: list[UUID], concurrency: int, stop: asyncio.Event) -> None:
         """Leases as many of the unfinished generations as there is room for, a batch of leases at a time,

@@ -240,7 +240,8 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Exit when no generation is left in flight.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=10000, help="Generations advanced at once.")] = 64,
 ) -> None:
-    """Advance every unfinished generation until stopped (SIGTERM: the steps in hand get 10 s to finish)."""
+    """Advance every unfinished generation until stopped (SIGTERM: a submit that has sent nothing is left at once, the
+    other steps in hand get 10 s to finish)."""
     services = container()
     services.storage().sweep_partial()
     settle_for_a_long_run(young_every=WORKER_YOUNG_COLLECTION_EVERY)

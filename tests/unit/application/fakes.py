@@ -364,6 +364,9 @@ class ScriptedProvider:
         # Set: the provider has room for a task. A test clears it to hold submits where a tier would.
         self.room = asyncio.Event()
         self.room.set()
+        # Set: the provider answers a submit sent to it. A test clears it to hold a submit in flight.
+        self.answering = asyncio.Event()
+        self.answering.set()
 
     # programming the provider
 
@@ -389,6 +392,7 @@ class ScriptedProvider:
         if before_sending is not None:
             await before_sending()
         self.submitted.append(job)
+        await self.answering.wait()
         if self._next_submits:
             outcome = self._next_submits.pop(0)
             if outcome.create_task:

@@ -67,9 +67,10 @@ def test_a_generation_whose_deadline_passes_while_it_waits_for_room_is_failed_wi
 
 
 def stop_a_running_worker(
-    world: World, *, stop_grace_s: float, once_stopped: Callable[[], None] = lambda: None
+    world: World, *, stop_grace_s: float, once_stopped: Callable[[], None] = lambda: None, ends_within_s: float = 5.0
 ) -> None:
-    """Runs a worker until its steps are under way, stops it, calls `once_stopped`, and waits for the worker to end."""
+    """Runs a worker until its steps are under way, stops it, calls `once_stopped`, and waits for the worker to end
+    (failing the test unless it ends within `ends_within_s`)."""
     worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1", stop_grace_s=stop_grace_s)
 
     async def scenario() -> None:
@@ -79,26 +80,53 @@ def stop_a_running_worker(
         stop.set()
         await asyncio.sleep(0.05)
         once_stopped()
-        await asyncio.wait_for(running, 5)
+        await asyncio.wait_for(running, ends_within_s)
 
     run(scenario())
 
 
-def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker(world: World) -> None:
+def test_a_stopped_worker_leaves_a_submit_waiting_for_room_to_the_next_worker_without_waiting_its_grace(
+    world: World,
+) -> None:
     generation = world.request()
     world.provider.room.clear()  # as when the tier's tasks belong to generations this worker no longer polls
 
-    stop_a_running_worker(world, stop_grace_s=0.05)
+    stop_a_running_worker(world, stop_grace_s=60.0, ends_within_s=1.0)
 
     assert world.log.generation(generation.id).stage == "Validated"
     assert world.provider.submitted == []
 
 
-def test_a_stopped_worker_finishes_a_step_that_ends_within_its_grace(world: World) -> None:
+def test_a_stopped_worker_finishes_a_submit_already_sent_that_ends_within_its_grace(world: World) -> None:
     generation = world.request()
-    world.provider.room.clear()
+    world.provider.answering.clear()
 
-    stop_a_running_worker(world, stop_grace_s=5.0, once_stopped=world.provider.room.set)
+    stop_a_running_worker(world, stop_grace_s=5.0, once_stopped=world.provider.answering.set)
 
     assert world.log.generation(generation.id).stage == "Submitted"
+    assert len(world.provider.submitted) == 1
+
+
+def test_a_stopped_worker_leaves_a_submit_in_flight_to_the_next_worker_once_its_grace_is_over(world: World) -> None:
+    generation = world.request()
+    world.provider.answering.clear()
+
+    stop_a_running_worker(world, stop_grace_s=0.3)
+
+    assert world.log.generation(generation.id).stage == "SubmitAttempted"
+    assert len(world.provider.submitted) == 1
+
+
+def test_a_stopped_worker_leaves_at_once_a_submit_that_starts_waiting_for_room_after_the_stop(world: World) -> None:
+    generation = world.request()
+    world.provider.lose_next_answer(create_task=False)
+    world.provider.answering.clear()
+
+    def answer_once_the_tier_is_full() -> None:
+        world.provider.room.clear()
+        world.provider.answering.set()  # the answer is lost: the step looks the task up, finds none, tries again
+
+    stop_a_running_worker(world, stop_grace_s=60.0, once_stopped=answer_once_the_tier_is_full, ends_within_s=1.0)
+
+    assert world.log.generation(generation.id).stage == "SubmitAttempted"
     assert len(world.provider.submitted) == 1
