@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import functools
 import os
 import pty
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -61,6 +65,45 @@ def test_image_to_video_from_a_png_makes_a_portrait_video_when_asked(cli: Cli, p
     assert run.code == 0, run.stderr
     seconds, width, height, _, _ = decoded(run.json()["file_path"])
     assert abs(seconds - 2.0) <= 0.1 and (width, height) == (480, 854)
+
+
+@pytest.fixture
+def web(png: Path) -> Iterator[str]:
+    """The png's folder served over HTTP on 127.0.0.1, as an input by URL is fetched from the web."""
+    handler = functools.partial(_Quiet, directory=str(png.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_image_to_video_from_a_png_given_by_url(cli: Cli, png: Path, web: str) -> None:
+    run = cli(
+        "generate", "--operation", "image-to-video", "--image", f"{web}/{png.name}", "--duration", "2",
+        "--resolution", "480p", "--json",
+    )
+
+    assert run.code == 0, run.stderr
+    seconds, width, height, _, _ = decoded(run.json()["file_path"])
+    assert abs(seconds - 2.0) <= 0.1 and (width, height) == (854, 480)
+
+
+def test_an_image_url_that_answers_404_exits_2_naming_the_url_and_charges_nothing(cli: Cli, web: str) -> None:
+    run = cli("generate", "--operation", "image-to-video", "--image", f"{web}/absent.png", "--json")
+
+    assert run.code == 2
+    assert run.stderr.startswith("error: missing_input: ") and run.stderr.strip().count("\n") == 0
+    assert f"{web}/absent.png" in run.stderr and "404" in run.stderr
+    assert run.json()["field"] == "image"
+    assert cli("usage", "--json").json()["calls"] == 0
 
 
 def test_an_avatar_lasts_as_long_as_its_speech_and_carries_it_as_sound(cli: Cli, png: Path, wav: Path) -> None:

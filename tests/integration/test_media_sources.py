@@ -1,0 +1,109 @@
+"""An input by URL, by path or in bytes, streamed from where it lives: a loopback HTTP server stands in for the web."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from application.ports import InputUnavailable
+from adapters.media.sources import CHUNK, MediaSources
+from tests.support.media_files import png_bytes
+
+BIG = bytes(range(256)) * (3 * CHUNK // 256 + 1000)  # a few chunks and a part
+
+
+class _Files(BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {"/photo.png": png_bytes(64, 48), "/big.bin": BIG}
+    redirects: dict[str, str] = {"/moved.png": "/photo.png"}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path in self.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def read(source: str | bytes) -> list[bytes]:
+    async def chunks() -> list[bytes]:
+        return [chunk async for chunk in MediaSources(timeout_s=5).open(source)]
+
+    return asyncio.run(chunks())
+
+
+def unavailable(source: str) -> str:
+    with pytest.raises(InputUnavailable) as refused:
+        read(source)
+    return str(refused.value)
+
+
+def test_an_input_by_url_arrives_whole_in_chunks_no_larger_than_one_chunk(web: str) -> None:
+    chunks = read(f"{web}/big.bin")
+
+    assert b"".join(chunks) == BIG
+    assert len(chunks) > 1 and max(len(chunk) for chunk in chunks) <= CHUNK
+
+
+def test_an_input_by_url_follows_a_redirect(web: str) -> None:
+    assert b"".join(read(f"{web}/moved.png")) == _Files.files["/photo.png"]
+
+
+def test_a_url_that_answers_an_error_is_unavailable_naming_the_url_and_the_status(web: str) -> None:
+    message = unavailable(f"{web}/nothing-here.png")
+
+    assert f"{web}/nothing-here.png" in message and "404" in message
+
+
+def test_a_url_nobody_answers_is_unavailable_naming_the_url_and_what_failed() -> None:
+    port = a_port_nothing_listens_on()
+    message = unavailable(f"http://127.0.0.1:{port}/photo.png")
+
+    assert f"http://127.0.0.1:{port}/photo.png" in message and "ConnectError" in message
+
+
+def test_an_input_by_path_or_in_bytes_arrives_whole(tmp_path: Path) -> None:
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(BIG)
+
+    assert b"".join(read(str(picture))) == BIG
+    assert b"".join(read(BIG)) == BIG
+
+
+def test_a_path_to_no_file_is_unavailable_naming_it(tmp_path: Path) -> None:
+    assert unavailable(str(tmp_path / "absent.png")) == f"no such file: {tmp_path / 'absent.png'}"
+
+
+def a_port_nothing_listens_on() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
