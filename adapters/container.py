@@ -99,7 +99,7 @@ class Container(containers.DeclarativeContainer):
     policy = providers.Singleton(_policy, settings)
 
     storage = providers.Singleton(FilesystemStorage, root=providers.Callable(_data_path, settings))
-    sources = providers.Singleton(MediaSources)
+    sources = providers.Singleton(MediaSources, allowed_hosts=settings.provided.allowed_input_hosts)
     probe = providers.Singleton(PyAvMediaProbe, locate=storage.provided.locate)
     assets = providers.Singleton(
         SqlAssetLibrary, engine, keep_prompts=providers.Callable(lambda settings: not settings.encrypted_at_rest, settings)

@@ -30,10 +30,13 @@ class Settings(BaseSettings):
     allowed_output_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=_env("VIDEOGEN_ALLOWED_OUTPUT_HOSTS")
     )
+    allowed_input_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_env("VIDEOGEN_ALLOWED_INPUT_HOSTS")
+    )
     cipher_key: SecretStr | None = Field(default=None, validation_alias=_env("VIDEOGEN_CIPHER_KEY"))
     compress: bool = Field(default=False, validation_alias=_env("VIDEOGEN_COMPRESS"))
 
-    @field_validator("allowed_output_hosts", mode="before")
+    @field_validator("allowed_output_hosts", "allowed_input_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

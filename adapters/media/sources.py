@@ -1,9 +1,17 @@
-"""Where callers' inputs come from: a local path, an http(s) URL, or bytes already in hand."""
+"""Where callers' inputs come from: a local path, an http(s) URL, or bytes already in hand.
+
+A URL is a caller's word, often passed on from someone else's (a user of the host's app): it is fetched only
+from a host whose every address is public, at each redirect too, unless the host is one the settings allow
+(VIDEOGEN_ALLOWED_INPUT_HOSTS). Otherwise a URL could make the service read what only it can reach: a cloud's
+metadata service, a database's port, an admin page on the private network.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 import httpx
@@ -13,11 +21,16 @@ from application.ports import InputUnavailable
 CHUNK = 1024 * 1024
 
 
+class PrivateAddress(InputUnavailable):
+    """A URL whose host is not public and not allowed by the settings."""
+
+
 class MediaSources:
     """Streams an input without holding it whole; every failure is an InputUnavailable naming the source."""
 
-    def __init__(self, timeout_s: float = 60.0) -> None:
+    def __init__(self, timeout_s: float = 60.0, allowed_hosts: Collection[str] = ()) -> None:
         self.timeout_s = timeout_s
+        self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
 
     async def open(self, source: str | bytes) -> AsyncIterator[bytes]:
         if isinstance(source, bytes):
@@ -36,12 +49,51 @@ class MediaSources:
                 yield chunk
 
     async def _download(self, url: str) -> AsyncIterator[bytes]:
+        transport = _PublicHostsOnly(httpx.AsyncHTTPTransport(), self.allowed_hosts)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=True) as client:
+            async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=True, transport=transport) as client:
                 async with client.stream("GET", url) as response:
                     if response.status_code != 200:
                         raise InputUnavailable(f"{url} answered HTTP {response.status_code}")
                     async for chunk in response.aiter_bytes(CHUNK):
                         yield chunk
+        except PrivateAddress as refused:
+            raise PrivateAddress(f"{url}: {refused}") from None
         except httpx.HTTPError as error:
             raise InputUnavailable(f"{url} cannot be fetched ({type(error).__name__})") from None
+
+
+class _PublicHostsOnly(httpx.AsyncBaseTransport):
+    """Sends a request (the first or a redirect's) only to an allowed host or one whose addresses are all public.
+
+    The addresses are looked up again when the connection is made, so a name whose DNS answer changes between
+    the two lookups is not covered; an allowed host is trusted by name."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, allowed_hosts: frozenset[str]) -> None:
+        self.transport = transport
+        self.allowed_hosts = allowed_hosts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host.lower()
+        if host not in self.allowed_hosts:
+            await _check_public(host, request.url.port or (443 if request.url.scheme == "https" else 80))
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+async def _check_public(host: str, port: int) -> None:
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise httpx.ConnectError(f"{host} cannot be resolved") from None
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global:
+            where = host if host == str(ip) else f"{host} ({ip})"
+            raise PrivateAddress(
+                f"{where} is not a public address; list the host in VIDEOGEN_ALLOWED_INPUT_HOSTS to fetch inputs from it"
+            )

@@ -86,6 +86,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def test_image_to_video_from_a_png_given_by_url(cli: Cli, png: Path, web: str) -> None:
+    cli.env["VIDEOGEN_ALLOWED_INPUT_HOSTS"] = "127.0.0.1"
     run = cli(
         "generate", "--operation", "image-to-video", "--image", f"{web}/{png.name}", "--duration", "2",
         "--resolution", "480p", "--json",
@@ -97,11 +98,24 @@ def test_image_to_video_from_a_png_given_by_url(cli: Cli, png: Path, web: str) -
 
 
 def test_an_image_url_that_answers_404_exits_2_naming_the_url_and_charges_nothing(cli: Cli, web: str) -> None:
+    cli.env["VIDEOGEN_ALLOWED_INPUT_HOSTS"] = "127.0.0.1"
     run = cli("generate", "--operation", "image-to-video", "--image", f"{web}/absent.png", "--json")
 
     assert run.code == 2
     assert run.stderr.startswith("error: missing_input: ") and run.stderr.strip().count("\n") == 0
     assert f"{web}/absent.png" in run.stderr and "404" in run.stderr
+    assert run.json()["field"] == "image"
+    assert cli("usage", "--json").json()["calls"] == 0
+
+
+def test_an_image_url_on_a_private_address_exits_2_naming_the_setting_and_charges_nothing(
+    cli: Cli, png: Path, web: str
+) -> None:
+    run = cli("generate", "--operation", "image-to-video", "--image", f"{web}/{png.name}", "--json")
+
+    assert run.code == 2
+    assert run.stderr.startswith("error: missing_input: ") and run.stderr.strip().count("\n") == 0
+    assert "not a public address" in run.stderr and "VIDEOGEN_ALLOWED_INPUT_HOSTS" in run.stderr
     assert run.json()["field"] == "image"
     assert cli("usage", "--json").json()["calls"] == 0
 

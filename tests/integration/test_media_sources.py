@@ -1,4 +1,5 @@
-"""An input by URL, by path or in bytes, streamed from where it lives: a loopback HTTP server stands in for the web."""
+"""An input by URL, by path or in bytes, streamed from where it lives: a loopback HTTP server stands in for the web
+(its host allowed, as VIDEOGEN_ALLOWED_INPUT_HOSTS allows one; by default a private address is refused)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,16 @@ BIG = bytes(range(256)) * (3 * CHUNK // 256 + 1000)  # a few chunks and a part
 class _Files(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {"/photo.png": png_bytes(64, 48), "/big.bin": BIG}
     redirects: dict[str, str] = {"/moved.png": "/photo.png"}
+    requested: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.requested.append(self.path)
+        if self.path.startswith("/to-localhost/"):
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/photo.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path in self.redirects:
             self.send_response(302)
             self.send_header("Location", self.redirects[self.path])
@@ -47,6 +56,7 @@ def web() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    _Files.requested.clear()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -54,16 +64,19 @@ def web() -> Iterator[str]:
         server.server_close()
 
 
-def read(source: str | bytes) -> list[bytes]:
+LOOPBACK_ALLOWED = ("127.0.0.1",)
+
+
+def read(source: str | bytes, allowed_hosts: tuple[str, ...] = LOOPBACK_ALLOWED) -> list[bytes]:
     async def chunks() -> list[bytes]:
-        return [chunk async for chunk in MediaSources(timeout_s=5).open(source)]
+        return [chunk async for chunk in MediaSources(timeout_s=5, allowed_hosts=allowed_hosts).open(source)]
 
     return asyncio.run(chunks())
 
 
-def unavailable(source: str) -> str:
+def unavailable(source: str, allowed_hosts: tuple[str, ...] = LOOPBACK_ALLOWED) -> str:
     with pytest.raises(InputUnavailable) as refused:
-        read(source)
+        read(source, allowed_hosts)
     return str(refused.value)
 
 
@@ -89,6 +102,23 @@ def test_a_url_nobody_answers_is_unavailable_naming_the_url_and_what_failed() ->
     message = unavailable(f"http://127.0.0.1:{port}/photo.png")
 
     assert f"http://127.0.0.1:{port}/photo.png" in message and "ConnectError" in message
+
+
+def test_a_url_on_a_private_address_is_refused_unasked_naming_the_setting_that_allows_its_host(web: str) -> None:
+    message = unavailable(f"{web}/photo.png", allowed_hosts=())
+
+    assert message == (
+        f"{web}/photo.png: 127.0.0.1 is not a public address; list the host in VIDEOGEN_ALLOWED_INPUT_HOSTS to "
+        "fetch inputs from it"
+    )
+    assert _Files.requested == []
+
+
+def test_a_redirect_to_a_private_address_that_is_not_allowed_is_refused_unfollowed(web: str) -> None:
+    message = unavailable(f"{web}/to-localhost/photo.png")
+
+    assert "localhost (" in message and ") is not a public address" in message
+    assert _Files.requested == ["/to-localhost/photo.png"]
 
 
 def test_an_input_by_path_or_in_bytes_arrives_whole(tmp_path: Path) -> None:
