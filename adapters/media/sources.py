@@ -49,9 +49,10 @@ class MediaSources:
                 yield chunk
 
     async def _download(self, url: str) -> AsyncIterator[bytes]:
-        transport = _PublicHostsOnly(httpx.AsyncHTTPTransport(), self.allowed_hosts)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=True, transport=transport) as client:
+            async with httpx.AsyncClient(
+                timeout=self.timeout_s, follow_redirects=True, event_hooks={"request": [self._public_hosts_only]}
+            ) as client:
                 async with client.stream("GET", url) as response:
                     if response.status_code != 200:
                         raise InputUnavailable(f"{url} answered HTTP {response.status_code}")
@@ -62,25 +63,13 @@ class MediaSources:
         except httpx.HTTPError as error:
             raise InputUnavailable(f"{url} cannot be fetched ({type(error).__name__})") from None
 
-
-class _PublicHostsOnly(httpx.AsyncBaseTransport):
-    """Sends a request (the first or a redirect's) only to an allowed host or one whose addresses are all public.
-
-    The addresses are looked up again when the connection is made, so a name whose DNS answer changes between
-    the two lookups is not covered; an allowed host is trusted by name."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, allowed_hosts: frozenset[str]) -> None:
-        self.transport = transport
-        self.allowed_hosts = allowed_hosts
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def _public_hosts_only(self, request: httpx.Request) -> None:
+        # httpx calls it before sending each request, a redirect's too, through a proxy or not. The host's
+        # addresses are looked up again when the connection is made, so a name whose DNS answer changes between
+        # the two lookups is not covered; an allowed host is trusted by name.
         host = request.url.host.lower()
         if host not in self.allowed_hosts:
             await _check_public(host, request.url.port or (443 if request.url.scheme == "https" else 80))
-        return await self.transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
 
 
 async def _check_public(host: str, port: int) -> None:
