@@ -191,6 +191,26 @@ def test_a_local_path_as_an_input_is_refused_so_no_caller_makes_the_server_read_
     run(test)
 
 
+def test_an_input_url_on_the_servers_own_network_is_refused_before_it_is_fetched(tmp_path: Path) -> None:
+    services = sandbox(tmp_path)
+
+    async def test() -> None:
+        async with client_of(create_app(services, run_worker=False)) as client:
+            answer = await client.post(
+                "/generations",
+                json={"operation": "image-to-video", "inputs": {"image": "https://127.0.0.1:1/admin/photo.png"}},
+                headers=ANA,
+            )
+            assert answer.status_code == 400
+            refusal = answer.json()
+            assert (refusal["code"], refusal["field"]) == ("missing_input", "image")
+            assert "127.0.0.1 is not a public address" in refusal["message"]
+            usage = (await client.get("/usage", headers=ANA)).json()
+            assert (usage["calls"], usage["reserved"]) == (0, "0.00")
+
+    run(test)
+
+
 def test_without_an_identity_every_users_route_answers_401_unauthenticated(tmp_path: Path) -> None:
     services = sandbox(tmp_path)
 
