@@ -27,6 +27,7 @@ from domain.operation import Operation
 from application.ports import Progress as ProgressCallback
 from application.requests import DEFAULT_USER, parse_request
 from application.views import GenerationView
+from application.worker import STOP_GRACE_S
 from adapters.cli.audit import audit_app, keygen, projections_app
 from adapters.cli.collector import WORKER_YOUNG_COLLECTION_EVERY, settle_for_a_long_run
 from adapters.cli.serve import serve
@@ -235,13 +236,17 @@ def _submit(services: Container, args: GenerationArgs, as_json: bool) -> int:
 app.command("submit")(generation_command(_submit))
 
 
-@app.command("worker")
+@app.command(
+    "worker",
+    help=(
+        "Advance every unfinished generation until stopped (SIGTERM: a submit that has sent nothing is left at once,"
+        f" the other steps in hand get {STOP_GRACE_S:g} s to finish)."
+    ),
+)
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Exit when no generation is left in flight.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=10000, help="Generations advanced at once.")] = 64,
 ) -> None:
-    """Advance every unfinished generation until stopped (SIGTERM: a submit that has sent nothing is left at once, the
-    other steps in hand get 10 s to finish)."""
     services = container()
     services.storage().sweep_partial()
     settle_for_a_long_run(young_every=WORKER_YOUNG_COLLECTION_EVERY)
