@@ -101,9 +101,7 @@ class VideoProvider(Protocol):
 
     name: str
 
-    async def submit(
-        self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None
-    ) -> str: ...
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str: ...
 
     async def poll(self, task_id: str) -> TaskState: ...
 

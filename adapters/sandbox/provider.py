@@ -92,7 +92,7 @@ class SandboxProvider:
         self._renders: dict[str, _Render] = {}
         self._guard = threading.Lock()
 
-    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str:
         operation = _operation_value(job.operation)
         known = _MODELS.get(job.model)
         if known is None:
@@ -108,8 +108,7 @@ class SandboxProvider:
                 inputs[role] = str(self._locate(given.storage_key))
             except (OSError, ValueError, KeyError) as error:
                 raise ProviderError("invalid_input", f"input {role!r} cannot be found: {error}") from error
-        if before_sending is not None:
-            await before_sending()
+        await before_sending()
         task_id = uuid4().hex
         record = {
             "task_id": task_id,

@@ -73,12 +73,11 @@ class WaveSpeedProvider:
         os.replace(temp, record)
         return url
 
-    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str:
         body = await self.body_for(job)
         await self.limits.admit()
         try:
-            if before_sending is not None:
-                await before_sending()
+            await before_sending()
             data = await self.client.submit(job.model, body, self.webhook_url)
         except BaseException:
             await self.limits.withdraw()

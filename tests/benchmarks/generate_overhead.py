@@ -33,9 +33,8 @@ class InstantProvider:
         self.video = video
         self.seconds = 0.0
 
-    async def submit(self, job: Any, before_sending: Any = None) -> str:
-        if before_sending is not None:
-            await before_sending()  # the service's save of its attempt: not provider time
+    async def submit(self, job: Any, before_sending: Any) -> str:
+        await before_sending()  # the service's save of its attempt: not provider time
         start = time.perf_counter()
         task_id = uuid4().hex
         self.seconds += time.perf_counter() - start

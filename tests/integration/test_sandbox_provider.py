@@ -96,6 +96,10 @@ def a_job(
     )
 
 
+async def record_nothing() -> None:
+    """The caller's record of its attempt, which the provider awaits before it sends: these tests drive it alone."""
+
+
 async def until_finished(provider: SandboxProvider, task_id: str) -> TaskState:
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
@@ -138,10 +142,33 @@ def write_claim(workdir: Path, task_id: str, *, pid: int, heartbeat: float) -> N
     (workdir / "tasks" / f"{task_id}.lock").write_text(json.dumps(claim))
 
 
+def test_a_submit_awaits_the_callers_record_before_its_task_exists_and_sends_nothing_when_it_fails(
+    provider: SandboxProvider, workdir: Path
+) -> None:
+    tasks_when_recorded: list[list[str]] = []
+
+    async def record() -> None:
+        tasks_when_recorded.append(sorted(path.name for path in (workdir / "tasks").glob("*.json")))
+
+    async def refuse() -> None:
+        raise RuntimeError("the attempt could not be saved")
+
+    async def scenario() -> str:
+        with pytest.raises(RuntimeError):
+            await provider.submit(a_job(), refuse)
+        assert list((workdir / "tasks").glob("*.json")) == []
+        return await provider.submit(a_job(), record)
+
+    task_id = asyncio.run(scenario())
+
+    assert tasks_when_recorded == [[]]
+    assert [path.stem for path in (workdir / "tasks").glob("*.json")] == [task_id]
+
+
 def test_a_submit_returns_at_once_and_later_polls_bring_the_video(provider: SandboxProvider, workdir: Path) -> None:
     async def scenario() -> tuple[float, TaskState, TaskState, str]:
         started = time.perf_counter()
-        task_id = await provider.submit(a_job(duration=2.0))
+        task_id = await provider.submit(a_job(duration=2.0), record_nothing)
         took = time.perf_counter() - started
         first = await provider.poll(task_id)
         return took, first, await until_finished(provider, task_id), task_id
@@ -160,7 +187,7 @@ def test_a_submit_returns_at_once_and_later_polls_bring_the_video(provider: Sand
 
 
 def test_a_submitted_task_is_not_rendered_until_someone_polls_it(provider: SandboxProvider, workdir: Path) -> None:
-    task_id = asyncio.run(provider.submit(a_job()))
+    task_id = asyncio.run(provider.submit(a_job(), record_nothing))
     time.sleep(0.3)
 
     assert not (workdir / "outputs" / f"{task_id}.mp4").exists()
@@ -169,7 +196,7 @@ def test_a_submitted_task_is_not_rendered_until_someone_polls_it(provider: Sandb
 
 def test_the_fetched_bytes_are_an_mp4_of_the_asked_length_and_size(provider: SandboxProvider) -> None:
     async def scenario() -> list[bytes]:
-        task_id = await provider.submit(a_job(duration=2.0, width=320, height=180))
+        task_id = await provider.submit(a_job(duration=2.0, width=320, height=180), record_nothing)
         state = await until_finished(provider, task_id)
         return await download(provider, state.outputs[0])
 
@@ -187,7 +214,7 @@ def test_rendering_in_process_finishes_within_the_first_poll(tmp_path: Path, wor
     provider = SandboxProvider(workdir, lambda key: str(tmp_path / key), render_in_process=True)
 
     async def scenario() -> tuple[str, TaskState]:
-        task_id = await provider.submit(a_job())
+        task_id = await provider.submit(a_job(), record_nothing)
         return task_id, await provider.poll(task_id)
 
     task_id, state = asyncio.run(scenario())
@@ -200,7 +227,7 @@ def test_rendering_in_process_finishes_within_the_first_poll(tmp_path: Path, wor
 def test_two_submits_make_two_tasks(provider: SandboxProvider) -> None:
     async def scenario() -> tuple[str, str]:
         job = a_job()
-        return await provider.submit(job), await provider.submit(job)
+        return await provider.submit(job, record_nothing), await provider.submit(job, record_nothing)
 
     first, second = asyncio.run(scenario())
 
@@ -216,11 +243,11 @@ def test_find_submitted_finds_the_tasks_of_a_generation_and_honours_exclude_and_
 
     async def scenario() -> tuple[str, str, datetime, datetime]:
         before = datetime.now(UTC) - timedelta(seconds=1)
-        first = await provider.submit(job)
-        await provider.submit(other)
+        first = await provider.submit(job, record_nothing)
+        await provider.submit(other, record_nothing)
         await asyncio.sleep(0.01)
         between = datetime.now(UTC)
-        second = await provider.submit(job)
+        second = await provider.submit(job, record_nothing)
         return first, second, before, between
 
     first, second, before, between = asyncio.run(scenario())
@@ -236,7 +263,7 @@ def test_a_task_cancelled_before_any_poll_is_reported_cancelled_and_never_render
     provider: SandboxProvider, workdir: Path
 ) -> None:
     async def scenario() -> tuple[str, bool, TaskState]:
-        task_id = await provider.submit(a_job())
+        task_id = await provider.submit(a_job(), record_nothing)
         stopped = await provider.cancel(task_id)
         return task_id, stopped, await provider.poll(task_id)
 
@@ -253,7 +280,7 @@ def test_a_task_cancelled_while_rendering_is_reported_cancelled_and_its_video_is
     provider: SandboxProvider, workdir: Path
 ) -> None:
     async def scenario() -> tuple[str, TaskState, TaskState]:
-        task_id = await provider.submit(a_job(duration=3.0))
+        task_id = await provider.submit(a_job(duration=3.0), record_nothing)
         running = await provider.poll(task_id)
         await provider.cancel(task_id)
         return task_id, running, await provider.poll(task_id)
@@ -278,7 +305,7 @@ def test_a_second_provider_on_the_same_workdir_renders_what_the_first_only_submi
     tmp_path: Path, workdir: Path
 ) -> None:
     submitter = SandboxProvider(workdir, lambda key: str(tmp_path / key))
-    task_id = asyncio.run(submitter.submit(a_job()))
+    task_id = asyncio.run(submitter.submit(a_job(), record_nothing))
     worker = SandboxProvider(workdir, lambda key: str(tmp_path / key))
 
     state = asyncio.run(until_finished(worker, task_id))
@@ -292,7 +319,7 @@ def test_a_second_provider_on_the_same_workdir_renders_what_the_first_only_submi
 
 
 def test_a_claim_held_by_a_dead_process_is_taken_over(provider: SandboxProvider, workdir: Path) -> None:
-    task_id = asyncio.run(provider.submit(a_job()))
+    task_id = asyncio.run(provider.submit(a_job(), record_nothing))
     write_claim(workdir, task_id, pid=dead_pid(), heartbeat=time.time())
 
     state = asyncio.run(until_finished(provider, task_id))
@@ -304,7 +331,7 @@ def test_a_claim_held_by_a_dead_process_is_taken_over(provider: SandboxProvider,
 def test_a_live_claim_is_left_alone_until_its_heartbeat_is_older_than_thirty_seconds(
     provider: SandboxProvider, workdir: Path
 ) -> None:
-    task_id = asyncio.run(provider.submit(a_job()))
+    task_id = asyncio.run(provider.submit(a_job(), record_nothing))
     write_claim(workdir, task_id, pid=os.getpid(), heartbeat=time.time())
     (workdir / "tasks" / f"{task_id}.progress").write_text(json.dumps({"progress": 0.4}))
 
@@ -332,7 +359,7 @@ def test_malformed_and_unknown_task_ids_are_refused(provider: SandboxProvider) -
 
 
 def test_urls_that_are_not_a_finished_sandbox_video_are_refused(provider: SandboxProvider) -> None:
-    pending = asyncio.run(provider.submit(a_job()))
+    pending = asyncio.run(provider.submit(a_job(), record_nothing))
     for url in (
         "https://example.com/video.mp4",
         "sandbox://../../etc/passwd",
@@ -354,14 +381,14 @@ def test_a_model_the_sandbox_lacks_or_an_operation_it_does_not_do_is_invalid_inp
         a_job("sandbox/image-to-video"),
     ):
         with pytest.raises(ProviderError) as refused:
-            asyncio.run(provider.submit(job))
+            asyncio.run(provider.submit(job, record_nothing))
         assert refused.value.code == "invalid_input"
     assert list((workdir / "tasks").glob("*.json")) == []
 
 
 def test_an_image_to_video_zooms_the_image_for_the_asked_length(provider: SandboxProvider, png: str) -> None:
     async def scenario() -> bytes:
-        task_id = await provider.submit(a_job("sandbox/image-to-video", duration=2.0, inputs={"image": png}))
+        task_id = await provider.submit(a_job("sandbox/image-to-video", duration=2.0, inputs={"image": png}), record_nothing)
         state = await until_finished(provider, task_id)
         assert state.state == TaskState.SUCCEEDED, state
         return b"".join(await download(provider, state.outputs[0]))
@@ -375,7 +402,7 @@ def test_an_image_to_video_zooms_the_image_for_the_asked_length(provider: Sandbo
 def test_an_avatar_speaks_the_audio_for_as_long_as_it_lasts(provider: SandboxProvider, png: str, wav: str) -> None:
     async def scenario() -> bytes:
         job = a_job("sandbox/avatar", prompt=None, duration=SPEECH_SECONDS, inputs={"image": png, "audio": wav})
-        task_id = await provider.submit(job)
+        task_id = await provider.submit(job, record_nothing)
         state = await until_finished(provider, task_id)
         assert state.state == TaskState.SUCCEEDED, state
         return b"".join(await download(provider, state.outputs[0]))
@@ -390,7 +417,7 @@ def test_an_avatar_speaks_the_audio_for_as_long_as_it_lasts(provider: SandboxPro
 def test_an_enhance_upscales_the_source_video(provider: SandboxProvider, clip: str) -> None:
     async def scenario() -> bytes:
         job = a_job("sandbox/enhance", prompt=None, width=640, height=360, inputs={"video": clip})
-        task_id = await provider.submit(job)
+        task_id = await provider.submit(job, record_nothing)
         state = await until_finished(provider, task_id)
         assert state.state == TaskState.SUCCEEDED, state
         return b"".join(await download(provider, state.outputs[0]))
@@ -405,7 +432,7 @@ def test_a_render_that_cannot_read_its_input_fails_as_invalid_input(
     provider: SandboxProvider, wav: str, workdir: Path
 ) -> None:
     async def scenario() -> TaskState:
-        task_id = await provider.submit(a_job("sandbox/image-to-video", inputs={"image": wav}))
+        task_id = await provider.submit(a_job("sandbox/image-to-video", inputs={"image": wav}), record_nothing)
         return await until_finished(provider, task_id)
 
     state = asyncio.run(scenario())
@@ -437,7 +464,7 @@ def test_no_more_than_two_tasks_render_at_once_in_one_process(
     monkeypatch.setattr(sandbox_rendering, "render_text_card", slow_render)
 
     async def scenario() -> tuple[list[TaskState], list[TaskState]]:
-        task_ids = [await provider.submit(a_job()) for _ in range(4)]
+        task_ids = [await provider.submit(a_job(), record_nothing) for _ in range(4)]
         first = [await provider.poll(task_id) for task_id in task_ids]
         return first, [await until_finished(provider, task_id) for task_id in task_ids]
 
@@ -451,7 +478,7 @@ def test_no_more_than_two_tasks_render_at_once_in_one_process(
 def test_a_task_whose_polling_process_exited_mid_render_is_finished_by_the_next_poller(
     provider: SandboxProvider, workdir: Path
 ) -> None:
-    task_id = asyncio.run(provider.submit(a_job(duration=3.0, width=640, height=360)))
+    task_id = asyncio.run(provider.submit(a_job(duration=3.0, width=640, height=360), record_nothing))
     poll_once = (
         "import asyncio, sys; from pathlib import Path; from adapters.sandbox.provider import SandboxProvider; "
         "print(asyncio.run(SandboxProvider(Path(sys.argv[1]), str).poll(sys.argv[2])).state)"

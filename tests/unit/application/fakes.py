@@ -387,10 +387,9 @@ class ScriptedProvider:
 
     # the port
 
-    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str:
         await self.room.wait()
-        if before_sending is not None:
-            await before_sending()
+        await before_sending()
         self.submitted.append(job)
         await self.answering.wait()
         if self._next_submits:
