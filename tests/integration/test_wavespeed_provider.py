@@ -341,3 +341,31 @@ def test_a_submit_waiting_for_the_tiers_room_has_recorded_no_attempt(tmp_path: P
 
     assert stages == ["Requested", "Validated"]
     assert len(server.created()) == 1
+
+
+def test_a_restarted_process_counts_a_task_it_finds_running_against_the_tier(tmp_path: Path) -> None:
+    with WaveSpeedStandIn(task_seconds=1.5) as server:
+        before_the_restart = build(tmp_path, server, wavespeed_max_concurrent=1)
+        left_running = asyncio.run(
+            before_the_restart.request_generation()(parse_request(prompt="boat 1", model="hunyuan-video-1.5"))
+        )
+        asyncio.run(before_the_restart.advance_generation()(left_running.id))  # submitted, then the process ends
+        services = build(tmp_path, server, wavespeed_max_concurrent=1)
+        advance = services.advance_generation()
+
+        async def until_finished(generation_id: Any) -> Any:
+            while not (step := await advance(generation_id)).generation.is_finished:
+                await asyncio.sleep(0.05)
+            return step.generation
+
+        async def scenario() -> list[Any]:
+            backlog = await services.request_generation()(parse_request(prompt="boat 2", model="hunyuan-video-1.5"))
+            await advance(left_running.id)  # a poll finds the task running
+            inherited = asyncio.create_task(until_finished(left_running.id))
+            return [await until_finished(backlog.id), await inherited]
+
+        finished = asyncio.run(asyncio.wait_for(scenario(), 60))
+        first, second = sorted(server.created(), key=lambda task: task.created_at)
+
+    assert [generation.stage for generation in finished] == ["Charged", "Charged"]
+    assert (second.created_at - first.created_at).total_seconds() >= 1.4

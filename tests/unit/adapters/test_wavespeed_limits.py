@@ -26,6 +26,27 @@ def test_a_submit_waits_while_the_concurrent_task_limit_is_reached() -> None:
     assert asyncio.run(scenario()) == ["first ended", "second admitted"]
 
 
+def test_a_task_found_running_that_another_process_started_holds_a_slot_until_it_ends() -> None:
+    async def scenario() -> list[str]:
+        limits = TierLimits(max_concurrent=1, submits_per_minute=100)
+        order: list[str] = []
+        await limits.still_running("left by the worker before")
+        await limits.still_running("left by the worker before")  # polled again: still one slot
+
+        async def submit() -> None:
+            await limits.admit()
+            order.append("admitted")
+
+        waiting = asyncio.create_task(submit())
+        await asyncio.sleep(0.05)
+        order.append("it ended")
+        await limits.ended("left by the worker before")
+        await asyncio.wait_for(waiting, 1)
+        return order
+
+    assert asyncio.run(scenario()) == ["it ended", "admitted"]
+
+
 def test_submits_beyond_the_rate_wait_for_the_window_to_move_on() -> None:
     async def scenario() -> float:
         limits = TierLimits(max_concurrent=10, submits_per_minute=2, window_s=0.3)
