@@ -83,8 +83,12 @@ class TrackGeneration:
             task = await provider.poll(generation.task_id)
         except ProviderError as error:
             if error.code == "provider_unauthorized" or self.clock.now() > generation.deadline:
+                # Ended here, its task is polled no more: the provider stops it if it can, and frees its place.
+                stopped = await provider.cancel(generation.task_id)
                 return Tracked(
-                    await fail_generation(self.events, generation.id, code=error.code, message=error.message, may_bill=True)
+                    await fail_generation(
+                        self.events, generation.id, code=error.code, message=error.message, may_bill=not stopped
+                    )
                 )
             log.warning("poll of %s failed (%s); the task is kept and polled again", generation.id, error.code)
             return Tracked(generation, TaskState(TaskState.RUNNING))

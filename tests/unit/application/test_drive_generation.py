@@ -595,6 +595,22 @@ def test_a_failing_poll_keeps_the_task_and_polls_again_instead_of_failing(paid_w
     assert len(paid_world.wavespeed.submitted) == 1
 
 
+@pytest.mark.parametrize(("stopped", "may_bill"), [(True, False), (False, True)])
+def test_a_poll_failing_past_the_deadline_ends_the_generation_and_asks_the_provider_to_stop_its_task(
+    paid_world: World, stopped: bool, may_bill: bool
+) -> None:
+    paid_world.wavespeed.cancel_result = stopped
+    generation = paid_request(paid_world)
+    run(paid_world.advance(generation.id))  # submitted
+    paid_world.wavespeed.poll_error = ProviderError("provider_failure", "HTTP 503, retries ran out")
+    paid_world.clock.advance(paid_world.policy.deadline_s + 1)
+
+    step = run(paid_world.advance(generation.id))
+
+    assert_failed_and_released(paid_world, generation, "provider_failure", may_bill=may_bill)
+    assert paid_world.wavespeed.cancel_calls == [step.generation.task_id]
+
+
 def test_a_rejected_key_makes_polling_fail_at_once_with_provider_unauthorized(paid_world: World) -> None:
     generation = paid_request(paid_world)
     run(paid_world.advance(generation.id))  # submitted
