@@ -5,46 +5,40 @@ import asyncio
 from adapters.wavespeed.limits import TierLimits
 
 
+async def admission_and_end(limits: TierLimits, task_id: str) -> list[str]:
+    """Lets a submit wait for admission, then ends the task `task_id`: the order in which the two happened."""
+    order: list[str] = []
+
+    async def submit() -> None:
+        await limits.admit()
+        order.append("admitted")
+
+    waiting = asyncio.create_task(submit())
+    await asyncio.sleep(0.05)
+    order.append(f"{task_id} ended")
+    await limits.ended(task_id)
+    await asyncio.wait_for(waiting, 1)
+    return order
+
+
 def test_a_submit_waits_while_the_concurrent_task_limit_is_reached() -> None:
     async def scenario() -> list[str]:
         limits = TierLimits(max_concurrent=1, submits_per_minute=100)
-        order: list[str] = []
         await limits.admit()
         await limits.started("first")
+        return await admission_and_end(limits, "first")
 
-        async def second() -> None:
-            await limits.admit()
-            order.append("second admitted")
-
-        waiting = asyncio.create_task(second())
-        await asyncio.sleep(0.05)
-        order.append("first ended")
-        await limits.ended("first")
-        await asyncio.wait_for(waiting, 1)
-        return order
-
-    assert asyncio.run(scenario()) == ["first ended", "second admitted"]
+    assert asyncio.run(scenario()) == ["first ended", "admitted"]
 
 
 def test_a_task_found_running_that_another_process_started_holds_a_slot_until_it_ends() -> None:
     async def scenario() -> list[str]:
         limits = TierLimits(max_concurrent=1, submits_per_minute=100)
-        order: list[str] = []
-        await limits.still_running("left by the worker before")
-        await limits.still_running("left by the worker before")  # polled again: still one slot
+        await limits.still_running("inherited")
+        await limits.still_running("inherited")  # polled again: still one slot
+        return await admission_and_end(limits, "inherited")
 
-        async def submit() -> None:
-            await limits.admit()
-            order.append("admitted")
-
-        waiting = asyncio.create_task(submit())
-        await asyncio.sleep(0.05)
-        order.append("it ended")
-        await limits.ended("left by the worker before")
-        await asyncio.wait_for(waiting, 1)
-        return order
-
-    assert asyncio.run(scenario()) == ["it ended", "admitted"]
+    assert asyncio.run(scenario()) == ["inherited ended", "admitted"]
 
 
 def test_submits_beyond_the_rate_wait_for_the_window_to_move_on() -> None:
