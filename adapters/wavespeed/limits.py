@@ -54,14 +54,10 @@ class TierLimits:
             self.running.add(task_id)
             changed.notify_all()
 
-    async def still_running(self, task_id: str) -> None:
+    def still_running(self, task_id: str) -> None:
         """A task seen running holds a slot until it ends, though another process started it (the worker before a
-        restart, or a dead worker whose generations this one took over)."""
-        if task_id in self.running:
-            return
-        changed = self._condition()
-        async with changed:
-            self.running.add(task_id)
+        restart, or a dead worker whose generations this one took over). Less room wakes no waiter."""
+        self.running.add(task_id)
 
     async def withdraw(self) -> None:
         changed = self._condition()

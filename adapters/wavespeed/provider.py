@@ -90,7 +90,7 @@ class WaveSpeedProvider:
         data = await self.client.result(task_id)
         status = str(data.get("status", ""))
         if status not in TERMINAL:
-            await self.limits.still_running(task_id)
+            self.limits.still_running(task_id)
             return TaskState(TaskState.RUNNING, progress=None)
         await self.limits.ended(task_id)
         timings = dict(data.get("timings") or {})
