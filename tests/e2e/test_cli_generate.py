@@ -4,15 +4,15 @@ import functools
 import os
 import pty
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.e2e.conftest import VIDEOGEN, Cli
+from tests.support.live_server import serving_http
 
 pytestmark = pytest.mark.e2e
 
@@ -70,14 +70,8 @@ def test_image_to_video_from_a_png_makes_a_portrait_video_when_asked(cli: Cli, p
 @pytest.fixture
 def web(png: Path) -> Iterator[str]:
     """The png's folder served over HTTP on 127.0.0.1, as an input by URL is fetched from the web."""
-    handler = functools.partial(_Quiet, directory=str(png.parent))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(functools.partial(_Quiet, directory=str(png.parent))) as url:
+        yield url
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from application.ports import InputUnavailable
 from adapters.media.sources import CHUNK, MediaSources
+from tests.support.live_server import serving_http
 from tests.support.media_files import png_bytes
 
 BIG = bytes(range(256)) * (3 * CHUNK // 256 + 1000)  # a few chunks and a part
@@ -27,16 +27,10 @@ class _Files(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.requested.append(self.path)
         if self.path.startswith("/to-localhost/"):
-            self.send_response(302)
-            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/photo.png")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.redirect(f"http://localhost:{self.server.server_address[1]}/photo.png")
             return
         if self.path in self.redirects:
-            self.send_response(302)
-            self.send_header("Location", self.redirects[self.path])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.redirect(self.redirects[self.path])
             return
         body = self.files.get(self.path)
         if body is None:
@@ -47,21 +41,21 @@ class _Files(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args: object) -> None:
         pass
 
 
 @pytest.fixture
 def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _Files.requested.clear()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(_Files) as url:
+        yield url
 
 
 LOOPBACK_ALLOWED = ("127.0.0.1",)

@@ -1,12 +1,14 @@
-"""An ASGI app served by a real uvicorn on 127.0.0.1, in a thread, on a port bound before the app is built."""
+"""Real servers on 127.0.0.1, each in a thread: an ASGI app under uvicorn, on a port bound before the app is built,
+or a plain http.server handler."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import uvicorn
@@ -44,3 +46,15 @@ def serving(app: Any, sock: socket.socket) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@contextmanager
+def serving_http(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serves `handler` on a free port of 127.0.0.1 until the block ends; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, name="http-test", daemon=True).start()
+    try:
+        yield url_of(server.socket)
+    finally:
+        server.shutdown()
+        server.server_close()
