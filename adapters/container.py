@@ -80,7 +80,10 @@ def _wavespeed_client(settings: Settings) -> WaveSpeedClient:
 
 
 def _webhook_url(settings: Settings) -> str | None:
-    return f"{settings.public_url.rstrip('/')}/webhooks/wavespeed" if settings.public_url else None
+    # Without the secret every delivery is refused, so WaveSpeed is not asked to send any.
+    if not (settings.public_url and settings.wavespeed_webhook_secret):
+        return None
+    return f"{settings.public_url.rstrip('/')}/webhooks/wavespeed"
 
 
 def _video_providers(settings: Settings, sandbox: Any, wavespeed: Callable[[], Any]) -> dict[str, Any]:

@@ -39,6 +39,11 @@ class AdvanceGeneration:
         attempt (it uploads its inputs or waits for the provider's room): cancelling it loses nothing."""
         return self.submit.has_sent_nothing(generation_id)
 
+    def is_told_when_done(self, generation: VideoGeneration) -> bool:
+        """Whether the generation's provider reports its task's end to this service (a webhook), so that a poll
+        is only a safety net for a report that was lost."""
+        return self.track.is_told_when_done(generation)
+
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:

@@ -13,9 +13,16 @@ class Policy:
     first_poll_s: float = 0.5
     max_poll_s: float = 5.0
     poll_growth: float = 1.5
+    # Where the provider tells us when a task ends, a poll only makes up for a delivery that was lost.
+    safety_first_poll_s: float = 15.0
+    safety_max_poll_s: float = 60.0
 
-    def poll_delays(self) -> Iterator[float]:
-        delay = self.first_poll_s
+    def poll_delays(self, *, told_when_done: bool = False) -> Iterator[float]:
+        """The pauses between polls of a running task: growing from the first to the longest, and slow from the
+        start when the provider tells us when the task ends."""
+        delay, longest = (
+            (self.safety_first_poll_s, self.safety_max_poll_s) if told_when_done else (self.first_poll_s, self.max_poll_s)
+        )
         while True:
             yield delay
-            delay = min(delay * self.poll_growth, self.max_poll_s)
+            delay = min(delay * self.poll_growth, longest)

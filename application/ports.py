@@ -97,9 +97,12 @@ class VideoProvider(Protocol):
     limits), then awaits `before_sending` (where the caller records its attempt; if that raises,
     nothing is sent), then sends: a wait cut short is no attempt. `find_submitted` looks for a task
     that an unknown-outcome submit may have created, so that it is adopted instead of paid for twice.
+    `tells_when_done` is true when the provider reports each task's end to this service (WaveSpeed's
+    webhook): a poll is then only a safety net for a report that was lost.
     """
 
     name: str
+    tells_when_done: bool
 
     async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str: ...
 

@@ -69,6 +69,11 @@ class TrackGeneration:
         self.policy = policy
         self.charge = charge
 
+    def is_told_when_done(self, generation: VideoGeneration) -> bool:
+        """Whether the generation's provider reports its task's end to this service: polls are then a safety net."""
+        provider = self.providers.get(generation.provider)
+        return provider is not None and provider.tells_when_done
+
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:

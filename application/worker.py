@@ -21,6 +21,7 @@ from application.ports import HistoryView, Leases, TaskState
 log = logging.getLogger("videogen.worker")
 
 LEASE_S = 30.0
+RENEW_EVERY_S = LEASE_S / 3
 IDLE_SCAN_S = 0.5
 # A scan reads every unfinished id: when steps finish by the hundred, one scan takes up the room they left.
 SCAN_GAP_S = 0.2
@@ -43,7 +44,10 @@ class Worker:
 
     Stopped, it leaves at once each submit that has sent nothing (it uploads its inputs or waits for the
     provider's room, and has recorded no attempt), lets the other steps in hand finish for up to `stop_grace_s`,
-    then leaves what still waits to the next worker, as a crash would: a download starts again."""
+    then leaves what still waits to the next worker, as a crash would: a download starts again.
+
+    A task whose provider reports its end (a webhook) is polled only as a safety net, and at once when `wake`
+    says the report came."""
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class Worker:
         self.stop_grace_s = stop_grace_s
         self.report = WorkerReport()
         self._handling: dict[UUID, asyncio.Task[None]] = {}
+        self._alarms: dict[UUID, asyncio.Event] = {}
         self._finished: set[UUID] = set()
         self._releasing: list[UUID] = []
 
@@ -88,11 +93,22 @@ class Worker:
             await self._release_finished()
         return self.report
 
+    def wake(self, generation_id: UUID) -> bool:
+        """Polls the generation's task now rather than at its next poll (its provider reported the task's end);
+        false when this worker is not driving the generation."""
+        alarm = self._alarms.get(generation_id)
+        if alarm is None:
+            return False
+        alarm.set()
+        return True
+
     async def _end_steps_in_hand(self, stop: asyncio.Event) -> None:
         in_hand = list(self._handling.values())
         if not stop.is_set():
             await asyncio.gather(*in_hand, return_exceptions=True)
             return
+        for alarm in self._alarms.values():
+            alarm.set()
         # A submit that has sent nothing is left at once, when the stop comes or when a step in hand reaches one
         # (a submit looked up and tried again): it may wait for ever for the provider's room, whose tasks belong
         # to generations no longer polled here.
@@ -143,14 +159,16 @@ class Worker:
             waiter.cancel()
 
     async def _drive(self, generation_id: UUID, stop: asyncio.Event, known: VideoGeneration | None) -> None:
-        delays = self.policy.poll_delays()
         renewed = time.monotonic()
+        alarm = self._alarms[generation_id] = asyncio.Event()
         try:
             if known is None:
                 known = await asyncio.to_thread(self.advance.current, generation_id)
             if known.is_finished:
                 self._finished.add(generation_id)
                 return
+            told_when_done = self.advance.is_told_when_done(known)
+            delays = self.policy.poll_delays(told_when_done=told_when_done)
             while not stop.is_set():
                 try:
                     step = await self.advance(generation_id, known=known)
@@ -169,17 +187,37 @@ class Worker:
                         self.on_finished(generation_id, generation.status.value)
                     return
                 if step.task is not None and step.task.state == TaskState.RUNNING:
-                    await pause(stop, next(delays))
-                    if time.monotonic() - renewed > LEASE_S / 3:
-                        held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
-                        if generation_id not in held:
-                            return
-                        renewed = time.monotonic()
+                    # A safety net's pause outlasts the lease: it is renewed on the way.
+                    left = next(delays)
+                    while True:
+                        await sleep_unless(alarm, min(left, RENEW_EVERY_S))
+                        left -= RENEW_EVERY_S
+                        if time.monotonic() - renewed > RENEW_EVERY_S:
+                            held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
+                            if generation_id not in held:
+                                return
+                            renewed = time.monotonic()
+                        if left <= 0 or alarm.is_set():
+                            break
+                    alarm.clear()
+                    if told_when_done:
+                        known = None  # another process (the server that received the report) may have ended it
                 else:
-                    delays = self.policy.poll_delays()
+                    delays = self.policy.poll_delays(told_when_done=told_when_done)
         finally:
+            self._alarms.pop(generation_id, None)
             self._handling.pop(generation_id, None)
             self._releasing.append(generation_id)
+
+
+async def sleep_unless(alarm: asyncio.Event, seconds: float) -> None:
+    """Sleeps, but wakes at once when the alarm goes off."""
+    if seconds <= 0:
+        return
+    try:
+        await asyncio.wait_for(alarm.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from application.ports import TaskState
+from application.worker import Worker
 from adapters.container import Container
 
 log = logging.getLogger("videogen.http")
@@ -22,8 +23,8 @@ class Background:
     """Advances generations while the app runs.
 
     The worker (with leases, so several servers and `videogen worker` processes share the work) takes
-    every unfinished generation through its steps; `advance_now` steps one generation at once, for a
-    webhook that says its task ended, instead of waiting for the worker's next poll.
+    every unfinished generation through its steps; `advance_now`, for a webhook that says a task ended, has the
+    worker poll that task at once when it drives the generation here, and otherwise steps it at once itself.
     """
 
     def __init__(self, services: Container, *, run_worker: bool = True, concurrency: int = WORKER_CONCURRENCY) -> None:
@@ -32,6 +33,7 @@ class Background:
         self.concurrency = concurrency
         self._stop = asyncio.Event()
         self._worker: asyncio.Task[Any] | None = None
+        self._driver: Worker | None = None
         self._now: dict[UUID, asyncio.Task[None]] = {}
 
     @asynccontextmanager
@@ -39,9 +41,8 @@ class Background:
         """For FastAPI(lifespan=...) or APIRouter(lifespan=...): starts the worker, stops it gracefully."""
         self._stop = asyncio.Event()
         if self.run_worker:
-            self._worker = asyncio.create_task(
-                self.services.worker().run(concurrency=self.concurrency, once=False, stop=self._stop)
-            )
+            self._driver = self.services.worker()
+            self._worker = asyncio.create_task(self._driver.run(concurrency=self.concurrency, once=False, stop=self._stop))
         try:
             yield
         finally:
@@ -56,9 +57,15 @@ class Background:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
         self._worker = None
+        self._driver = None
 
     def advance_now(self, generation_id: UUID) -> None:
-        """Steps the generation until it ends or its provider says it is still working (the worker polls on)."""
+        """Steps the generation until it ends or its provider says it is still working (the worker polls on).
+
+        The worker's own driver of the generation, when it is here, does it: a second step beside it would
+        download the video twice and lose one of the two saves."""
+        if self._driver is not None and self._driver.wake(generation_id):
+            return
         if generation_id in self._now:
             return
         task = asyncio.create_task(self._advance(generation_id))

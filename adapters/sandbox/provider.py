@@ -79,6 +79,7 @@ class _Claim:
 
 class SandboxProvider:
     name = "sandbox"
+    tells_when_done = False
 
     def __init__(self, workdir: Path, locate: Callable[[str], str], *, render_in_process: bool = False) -> None:
         self._workdir = Path(workdir)

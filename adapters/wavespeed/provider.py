@@ -53,6 +53,11 @@ class WaveSpeedProvider:
         self.webhook_url = webhook_url
         self._given_outputs: set[str] = set()
 
+    @property
+    def tells_when_done(self) -> bool:
+        """Each submit asks WaveSpeed to deliver the task's end to our webhook."""
+        return self.webhook_url is not None
+
     async def body_for(self, job: ProviderJob) -> dict[str, Any]:
         urls = {}
         for role, item in job.inputs.items():

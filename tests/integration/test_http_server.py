@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
 from application.policy import Policy
 from adapters.container import Container
@@ -78,9 +77,31 @@ def wavespeed_behind_a_public_url(tmp_path: Path, standin: WaveSpeedStandIn, pub
         )
     )
     services.wavespeed.kwargs["client"].kwargs.update(retry_timeout_s=20.0, wait_max_s=0.5)
-    # The worker polls a running task again only after 60 s: within this test only a webhook can finish it.
-    services.policy.override(providers.Object(Policy(first_poll_s=60.0, max_poll_s=60.0)))
     return services
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secret", "asked"),
+    [
+        ("https://videogen.example", "whsec_x", "https://videogen.example/webhooks/wavespeed"),
+        ("https://videogen.example/", "whsec_x", "https://videogen.example/webhooks/wavespeed"),
+        ("https://videogen.example", None, None),
+        (None, "whsec_x", None),
+    ],
+)
+def test_wavespeed_is_asked_for_webhooks_only_where_they_reach_us_and_can_be_checked(
+    tmp_path: Path, public_url: str | None, secret: str | None, asked: str | None
+) -> None:
+    services = build_services(
+        Settings(
+            data_dir=tmp_path / "data", wavespeed_api_key="ws-key", public_url=public_url, wavespeed_webhook_secret=secret
+        )
+    )
+
+    wavespeed = services.wavespeed()
+
+    assert wavespeed.webhook_url == asked
+    assert wavespeed.tells_when_done is (asked is not None)
 
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_good_one_completes_the_generation_at_once(
@@ -114,7 +135,8 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_good_one_completes_the_
             lambda: (body := client.get(location).json())["status"] == "completed" and body,
             timeout=20, what="the webhook to complete the generation",
         )
-        assert time.monotonic() - started < 20  # far sooner than the worker's next poll (60 s)
+        # Far sooner than the worker's next poll, which with webhooks is a safety net's (15 s).
+        assert time.monotonic() - started < Policy().safety_first_poll_s / 2
         delivery = standin.webhooks[0]
         assert delivery.status == 200
 
@@ -126,4 +148,6 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_good_one_completes_the_
     assert duplicate.status_code == 200 and duplicate.json()["status"] == "duplicate"
     assert redelivered.status == 200
     assert [event["type"] for event in events].count("Charged") == 1
-    assert [entry.kind for entry in standin.requests].count("submit") == 1
+    kinds = [entry.kind for entry in standin.requests]
+    # Polled once after the submit and once when the delivery woke the worker, which downloaded the video once.
+    assert (kinds.count("submit"), kinds.count("poll"), kinds.count("download")) == (1, 2, 1)

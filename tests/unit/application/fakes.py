@@ -348,6 +348,7 @@ class ScriptedProvider:
 
     def __init__(self, name: str = "sandbox") -> None:
         self.name = name
+        self.tells_when_done = False
         self.submitted: list[ProviderJob] = []
         self.tasks: dict[str, FakeTask] = {}
         self.script: list[Step] = [running(0.0), running(0.5), succeeded()]

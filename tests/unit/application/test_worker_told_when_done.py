@@ -1,0 +1,144 @@
+"""Where the provider reports each task's end (WaveSpeed's webhook), the worker polls only as a safety net, and at once
+when it is woken for a report."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from uuid import UUID, uuid4
+
+import pytest
+
+from application import worker as worker_module
+from application.policy import Policy
+from application.worker import Worker
+from conftest import World, run
+from fakes import FakeHistory, FakeLeases, running, succeeded
+
+SAFETY_NET = Policy(
+    deadline_s=600.0,
+    max_download_bytes=10 * 1024 * 1024,
+    first_poll_s=0.01,
+    max_poll_s=0.01,
+    safety_first_poll_s=30.0,
+    safety_max_poll_s=30.0,
+)
+
+
+class CountingLeases(FakeLeases):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[UUID] = []
+
+    def acquire_many(self, generation_ids: Sequence[UUID], holder: str, seconds: float) -> set[UUID]:
+        self.asked += generation_ids
+        return super().acquire_many(generation_ids, holder, seconds)
+
+
+def with_a_running_worker(
+    world: World, scenario: Callable[[Worker, asyncio.Event], Awaitable[None]], leases: FakeLeases | None = None
+) -> None:
+    worker = Worker(world.advance, FakeHistory(world.log), leases or FakeLeases(), SAFETY_NET, "worker-1")
+
+    async def whole() -> None:
+        stop = asyncio.Event()
+        running_worker = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
+        try:
+            await scenario(worker, stop)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running_worker, 5.0)
+
+    run(whole())
+
+
+async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + timeout
+    while not check():
+        assert loop.time() < ends, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_polls_start_and_stay_slow_where_the_provider_tells_when_a_task_ends() -> None:
+    told = Policy(safety_first_poll_s=15.0, safety_max_poll_s=60.0).poll_delays(told_when_done=True)
+    untold = Policy(first_poll_s=0.5, max_poll_s=5.0).poll_delays()
+
+    assert [next(told) for _ in range(6)] == [15.0, 22.5, 33.75, 50.625, 60.0, 60.0]
+    assert [next(untold) for _ in range(7)] == [0.5, 0.75, 1.125, 1.6875, 2.53125, 3.796875, 5.0]
+
+
+def test_a_task_whose_provider_reports_its_end_is_polled_once_and_then_when_the_worker_is_woken(world: World) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [running(0.0), succeeded()]
+    generation = world.request()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await asyncio.sleep(0.3)  # thirty polls at the policy's pace for a provider that does not tell
+        (task,) = world.provider.tasks.values()
+        assert task.polls == 1
+
+        assert worker.wake(generation.id) is True
+        await until(lambda: world.log.generation(generation.id).stage == "Charged", timeout=1.0)
+        assert task.polls == 2
+
+    with_a_running_worker(world, scenario)
+
+
+def test_a_task_whose_provider_does_not_report_its_end_is_polled_at_the_policys_pace(world: World) -> None:
+    world.provider.script = [running(0.0)] * 5 + [succeeded()]
+    generation = world.request()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Charged", timeout=1.0)
+
+    with_a_running_worker(world, scenario)
+
+
+def test_waking_a_generation_the_worker_does_not_drive_says_so(world: World) -> None:
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        assert worker.wake(uuid4()) is False
+
+    with_a_running_worker(world, scenario)
+
+
+def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "RENEW_EVERY_S", 0.05)
+    world.provider.tells_when_done = True
+    world.provider.script = [running(0.0)]
+    generation = world.request()
+    leases = CountingLeases()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        taken = leases.asked.count(generation.id)
+        await asyncio.sleep(0.4)
+        assert leases.asked.count(generation.id) - taken >= 4
+        (task,) = world.provider.tasks.values()
+        assert task.polls == 1
+
+    with_a_running_worker(world, scenario, leases)
+
+
+def test_a_stopped_worker_does_not_wait_out_a_safety_nets_pause(world: World) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [running(0.0)]
+    generation = world.request()
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), SAFETY_NET, "worker-1")
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        running_worker = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        stopped_at = loop.time()
+        stop.set()
+        await asyncio.wait_for(running_worker, 5.0)
+        return loop.time() - stopped_at
+
+    assert run(scenario()) < 1.0
+    assert world.log.generation(generation.id).stage == "Submitted"
