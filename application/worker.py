@@ -186,28 +186,39 @@ class Worker:
                     if self.on_finished:
                         self.on_finished(generation_id, generation.status.value)
                     return
-                if step.task is not None and step.task.state == TaskState.RUNNING:
-                    # A safety net's pause outlasts the lease: it is renewed on the way.
-                    left = next(delays)
-                    while True:
-                        await sleep_unless(alarm, min(left, RENEW_EVERY_S))
-                        left -= RENEW_EVERY_S
-                        if time.monotonic() - renewed > RENEW_EVERY_S:
-                            held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
-                            if generation_id not in held:
-                                return
-                            renewed = time.monotonic()
-                        if left <= 0 or alarm.is_set():
-                            break
-                    alarm.clear()
-                    if told_when_done:
-                        known = None  # another process (the server that received the report) may have ended it
-                else:
+                if step.task is None or step.task.state != TaskState.RUNNING:
                     delays = self.policy.poll_delays(told_when_done=told_when_done)
+                    # A task whose end will be reported is not polled the moment it is sent.
+                    if not (told_when_done and generation.stage == "Submitted"):
+                        continue
+                renewed_at = await self._wait_to_poll(generation_id, alarm, next(delays), renewed)
+                if renewed_at is None:
+                    return
+                renewed = renewed_at
+                if told_when_done:
+                    known = None  # another process (the server that received the report) may have ended it
         finally:
             self._alarms.pop(generation_id, None)
             self._handling.pop(generation_id, None)
             self._releasing.append(generation_id)
+
+    async def _wait_to_poll(
+        self, generation_id: UUID, alarm: asyncio.Event, seconds: float, renewed: float
+    ) -> float | None:
+        """Sleeps until the next poll or until the alarm goes off, renewing the lease on the way (a safety net's
+        pause outlasts it); the time of the last renewal, or None once the lease is lost."""
+        left = seconds
+        while True:
+            await sleep_unless(alarm, min(left, RENEW_EVERY_S))
+            left -= RENEW_EVERY_S
+            if time.monotonic() - renewed > RENEW_EVERY_S:
+                held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
+                if generation_id not in held:
+                    return None
+                renewed = time.monotonic()
+            if left <= 0 or alarm.is_set():
+                alarm.clear()
+                return renewed
 
 
 async def sleep_unless(alarm: asyncio.Event, seconds: float) -> None:
