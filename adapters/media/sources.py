@@ -3,7 +3,9 @@
 A URL is a caller's word, often passed on from someone else's (a user of the host's app): it is fetched only
 from a host whose every address is public, at each redirect too, unless the host is one the settings allow
 (VIDEOGEN_ALLOWED_INPUT_HOSTS). Otherwise a URL could make the service read what only it can reach: a cloud's
-metadata service, a database's port, an admin page on the private network.
+metadata service, a database's port, an admin page on the private network. The connection goes to the very
+address that was checked, so a name whose DNS answer changes after the check (DNS rebinding) reaches nothing
+else.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from pathlib import Path
+from typing import Any
 
+import httpcore
 import httpx
 
 from application.ports import InputUnavailable
@@ -25,12 +29,26 @@ class PrivateAddress(InputUnavailable):
     """A URL whose host is not public and not allowed by the settings."""
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(ip: IPAddress) -> bool:
+    return ip.is_global
+
+
 class MediaSources:
     """Streams an input without holding it whole; every failure is an InputUnavailable naming the source."""
 
-    def __init__(self, timeout_s: float = 60.0, allowed_hosts: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 60.0,
+        allowed_hosts: Collection[str] = (),
+        *,
+        public: Callable[[IPAddress], bool] = is_public,
+    ) -> None:
         self.timeout_s = timeout_s
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self.public = public
 
     async def open(self, source: str | bytes) -> AsyncIterator[bytes]:
         if isinstance(source, bytes):
@@ -51,7 +69,10 @@ class MediaSources:
     async def _download(self, url: str) -> AsyncIterator[bytes]:
         try:
             async with httpx.AsyncClient(
-                timeout=self.timeout_s, follow_redirects=True, event_hooks={"request": [self._public_hosts_only]}
+                timeout=self.timeout_s,
+                follow_redirects=True,
+                event_hooks={"request": [self._public_hosts_only]},
+                transport=_pinned(PublicAddressesOnly(self.allowed_hosts, self.public)),
             ) as client:
                 async with client.stream("GET", url) as response:
                     if response.status_code != 200:
@@ -64,25 +85,81 @@ class MediaSources:
             raise InputUnavailable(f"{url} cannot be fetched ({type(error).__name__})") from None
 
     async def _public_hosts_only(self, request: httpx.Request) -> None:
-        # httpx calls it before sending each request, a redirect's too, through a proxy or not. The host's
-        # addresses are looked up again when the connection is made, so a name whose DNS answer changes between
-        # the two lookups is not covered; an allowed host is trusted by name.
+        # httpx calls it before sending each request, a redirect's too, through a proxy or not. A direct
+        # connection is checked again, and pinned, where it is made (PublicAddressesOnly); through a proxy from the
+        # environment, which looks the name up itself, this check is the only one. An allowed host is trusted by
+        # name.
         host = request.url.host.lower()
         if host not in self.allowed_hosts:
-            await _check_public(host, request.url.port or (443 if request.url.scheme == "https" else 80))
+            await public_addresses(host, request.url.port or (443 if request.url.scheme == "https" else 80), self.public)
 
 
-async def _check_public(host: str, port: int) -> None:
+class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
+    """Connects only to an address that was checked: the name is looked up once, every address it has must be
+    public (or the host allowed by name), and the connection is made to one of those very addresses. TLS still
+    checks the certificate against the name."""
+
+    def __init__(self, allowed_hosts: frozenset[str], public: Callable[[IPAddress], bool]) -> None:
+        self.allowed_hosts = allowed_hosts
+        self.public = public
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if host.lower() in self.allowed_hosts:
+            addresses = [host]
+        else:
+            addresses = await public_addresses(host, port, self.public)
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("inputs are not fetched over a unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def _pinned(backend: httpcore.AsyncNetworkBackend) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport()
+    # httpx takes no network backend; its transport's pool (httpx 0.28: `_pool`) is made again with ours, and
+    # tests/integration/test_media_sources.py fails if that stops taking effect.
+    transport._pool = httpcore.AsyncConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=backend)
+    return transport
+
+
+async def public_addresses(host: str, port: int, public: Callable[[IPAddress], bool] = is_public) -> list[str]:
+    """The host's addresses, in the resolver's order; PrivateAddress unless every one of them is public."""
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         raise httpx.ConnectError(f"{host} cannot be resolved") from None
+    addresses: list[str] = []
     for *_, address in found:
         ip = ipaddress.ip_address(address[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        if not ip.is_global:
+        if not public(ip):
             where = host if host == str(ip) else f"{host} ({ip})"
             raise PrivateAddress(
                 f"{where} is not a public address; list the host in VIDEOGEN_ALLOWED_INPUT_HOSTS to fetch inputs from it"
             )
+        if str(ip) not in addresses:
+            addresses.append(str(ip))
+    return addresses

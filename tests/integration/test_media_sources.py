@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from application.ports import InputUnavailable
-from adapters.media.sources import CHUNK, MediaSources
+from adapters.media.sources import CHUNK, IPAddress, MediaSources, PrivateAddress
 from tests.support.live_server import serving_http
 from tests.support.media_files import png_bytes
 
@@ -113,6 +117,86 @@ def test_a_redirect_to_a_private_address_that_is_not_allowed_is_refused_unfollow
 
     assert "localhost (" in message and ") is not a public address" in message
     assert _Files.requested == ["/to-localhost/photo.png"]
+
+
+class _Says(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.server.asked += 1  # type: ignore[attr-defined]
+        body = self.server.body  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class TwoHosts:
+    port: int
+    public: ThreadingHTTPServer
+    private: ThreadingHTTPServer
+
+
+@pytest.fixture
+def two_hosts() -> Iterator[TwoHosts]:
+    """127.0.0.2 stands in for a public host, 127.0.0.1 for the private network behind it, on the same port."""
+    for _ in range(20):
+        public = ThreadingHTTPServer(("127.0.0.2", 0), _Says)
+        try:
+            private = ThreadingHTTPServer(("127.0.0.1", public.server_address[1]), _Says)
+        except OSError:
+            public.server_close()
+            continue
+        break
+    else:
+        pytest.fail("no port free on both 127.0.0.1 and 127.0.0.2")
+    public.body, private.body = b"the public host's picture", b"the private network's secret"  # type: ignore[attr-defined]
+    for server in (public, private):
+        server.asked = 0  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield TwoHosts(int(public.server_address[1]), public, private)
+    for server in (public, private):
+        server.shutdown()
+        server.server_close()
+
+
+def fetch_through_rebinding_dns(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch, public_answers: int) -> bytes:
+    """Fetches http://rebinding.test/ whose DNS answers the public host `public_answers` times, then the private
+    network (DNS rebinding); 127.0.0.2 counts as public here."""
+    real_lookup = socket.getaddrinfo
+    answers = iter(["127.0.0.2"] * public_answers)
+
+    def rebinding_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_lookup(next(answers, "127.0.0.1") if host == "rebinding.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+
+    def public(ip: IPAddress) -> bool:
+        return ip == ipaddress.ip_address("127.0.0.2")
+
+    async def fetch() -> bytes:
+        sources = MediaSources(timeout_s=5, public=public)
+        return b"".join([chunk async for chunk in sources.open(f"http://rebinding.test:{two_hosts.port}/p.png")])
+
+    return asyncio.run(fetch())
+
+
+def test_a_name_whose_address_turns_private_after_the_first_check_is_refused_before_any_connection(
+    two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(PrivateAddress, match=r"rebinding.test \(127.0.0.1\) is not a public address"):
+        fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=1)
+
+    assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
+
+
+def test_the_connection_goes_to_the_address_checked_where_it_is_made_not_to_a_later_answer(
+    two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=2) == b"the public host's picture"
+    assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
 
 
 def test_an_input_by_path_or_in_bytes_arrives_whole(tmp_path: Path) -> None:
