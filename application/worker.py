@@ -169,6 +169,7 @@ class Worker:
                 return
             told_when_done = self.advance.is_told_when_done(known)
             delays = self.policy.poll_delays(told_when_done=told_when_done)
+            unwoken = False
             while not stop.is_set():
                 try:
                     step = await self.advance(generation_id, known=known)
@@ -180,6 +181,11 @@ class Worker:
                     continue
                 self.report.steps += 1
                 generation = known = step.generation
+                if unwoken and step.task is not None and step.task.state != TaskState.RUNNING:
+                    log.warning(
+                        "task %s of generation %s was found ended by a safety poll before its report arrived: "
+                        "can the provider reach VIDEOGEN_PUBLIC_URL?", generation.task_id, generation_id,
+                    )
                 if generation.is_finished:
                     self._finished.add(generation_id)
                     self.report.count(generation.status.value)
@@ -195,6 +201,8 @@ class Worker:
                 if renewed_at is None:
                     return
                 renewed = renewed_at
+                unwoken = told_when_done and not alarm.is_set()
+                alarm.clear()
                 if told_when_done:
                     known = None  # another process (the server that received the report) may have ended it
         finally:
@@ -217,7 +225,6 @@ class Worker:
                     return None
                 renewed = time.monotonic()
             if left <= 0 or alarm.is_set():
-                alarm.clear()
                 return renewed
 
 

@@ -142,3 +142,44 @@ def test_a_stopped_worker_does_not_wait_out_a_safety_nets_pause(world: World) ->
 
     assert run(scenario()) < 1.0
     assert world.log.generation(generation.id).stage == "Submitted"
+
+
+def test_a_task_found_ended_by_a_safety_poll_is_finished_and_the_missing_report_is_logged(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [succeeded()]
+    generation = world.request()
+    quick_net = Policy(deadline_s=600.0, max_download_bytes=10 * 1024 * 1024, safety_first_poll_s=0.1, safety_max_poll_s=0.1)
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), quick_net, "worker-1")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running_worker = asyncio.create_task(worker.run(concurrency=4, once=True, stop=stop))
+        await asyncio.wait_for(running_worker, 5.0)
+
+    with caplog.at_level("WARNING", logger="videogen.worker"):
+        run(scenario())
+
+    assert world.log.generation(generation.id).stage == "Charged"
+    (task_id,) = world.provider.tasks
+    assert [record.getMessage() for record in caplog.records] == [
+        f"task {task_id} of generation {generation.id} was found ended by a safety poll before its report arrived: "
+        "can the provider reach VIDEOGEN_PUBLIC_URL?"
+    ]
+
+
+def test_a_task_polled_because_its_report_arrived_logs_nothing(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [succeeded()]
+    generation = world.request()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        worker.wake(generation.id)
+        await until(lambda: world.log.generation(generation.id).stage == "Charged", timeout=1.0)
+
+    with caplog.at_level("WARNING", logger="videogen.worker"):
+        with_a_running_worker(world, scenario)
+
+    assert caplog.records == []
