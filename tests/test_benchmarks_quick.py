@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "B1-sqlite", "B1t-sqlite", "B1r-sqlite", "B1-postgresql", "B2-wall-a", "B2-wall-b", "B2-cpu", "B2-floor-wall", "B2-floor-cpu",
-    "B2-stack-wall", "B2-stack-cpu",
+    "B2-stack-wall", "B2-stack-cpu", "B2-probed-wall", "B2-probed-cpu",
     "B3-sqlite", "B3-postgresql", "B4", "B5",
 }
 # The only figures a quick run may leave unmeasured, and only for these reasons.

@@ -14,7 +14,12 @@ needs), then settles the garbage collector with the worker's own settings (adapt
 objects collected every 100,000 allocations), and it syncs each video to disk, in a thread as the storage does,
 before its Completed save ("nothing lost"). What the worker adds beyond that is its own work.
 
-    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack]
+With `--probe` as well, each video is also probed with the worker's own PyAV probe (adapters/media/probe.py),
+in a thread as the worker probes it, before its Completed save: not something the card asks, but what the
+service promises (no video is charged unless it is one, and its length and size are recorded). What the
+worker adds beyond that is the rest of its own work.
+
+    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack [--probe]]
 Prints one JSON line: bare_loop's counts plus "commits".
 """
 
@@ -37,6 +42,7 @@ import httpx
 
 from adapters.cli.collector import WORKER_YOUNG_COLLECTION_EVERY, paused_while_loading, settle_for_a_long_run
 from adapters.cli.launch import fastapi_left_out_of_wiring
+from adapters.media.probe import probe_media
 from tests.benchmarks import bare_loop
 
 STACK = (
@@ -109,9 +115,9 @@ def _answer(waiters: list[asyncio.Future[None]]) -> None:
             waiter.set_result(None)
 
 
-def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awaitable[bool]]:
+def with_saves(commits: Commits, sync_videos: bool = False, probe: bool = False) -> Callable[..., Awaitable[bool]]:
     """bare_loop.generate with the generation's three saves around it (and, with `sync_videos`, its video synced
-    to disk, in a thread as the storage does, before Completed)."""
+    to disk, in a thread as the storage does, before Completed; with `probe`, then probed in a thread)."""
 
     async def generate(
         http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path,
@@ -122,6 +128,8 @@ def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awa
         done = await bare_loop.generate(http, gate, base, key, number, out, counts)
         if done and sync_videos:
             await asyncio.to_thread(_sync, out, number)
+        if done and probe:
+            await asyncio.to_thread(probe_media, out / f"{number}.mp4")
         # Submitted is saved after the submit's answer and before the polls in the worker; here after the
         # download, which moves no work off the event loop and adds the same commit.
         await commits.save(originator_id, (4, "Submitted"))
@@ -133,7 +141,7 @@ def with_saves(commits: Commits, sync_videos: bool = False) -> Callable[..., Awa
 
 if __name__ == "__main__":
     base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    stack = sys.argv[5:] == ["--stack"]
+    stack, probe = "--stack" in sys.argv[5:], "--probe" in sys.argv[5:]
     if stack:
         # As the videogen script loads them: collection paused and what they make frozen after, FastAPI skipped.
         with paused_while_loading(), fastapi_left_out_of_wiring():
@@ -145,6 +153,6 @@ if __name__ == "__main__":
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
     counts = asyncio.run(
-        bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits, sync_videos=stack))
+        bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits, sync_videos=stack, probe=probe))
     )
     print(json.dumps({**counts, "commits": commits.commits}))

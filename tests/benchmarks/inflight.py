@@ -7,8 +7,9 @@ stand-in, in a rotating order per repetition: (a) tests/benchmarks/bare_loop.py,
 with asyncio + httpx and nothing else; (b) the official WaveSpeed SDK on one thread per generation
 (tests/benchmarks/sdk_threads.py); and, for information, (a) with only the durable saves a generation needs
 (tests/benchmarks/durable_floor.py): what durability itself costs here, and the same with each video synced
-and the design card's libraries loaded (`--stack`): what no worker built to the card can go below. The
-stand-in runs in a process of its own so that its cost is on none of them.
+and the design card's libraries loaded (`--stack`): what no worker built to the card can go below; and that
+with each video probed as the worker probes it (`--probe`): what this service's own promise to probe every
+video adds. The stand-in runs in a process of its own so that its cost is on none of them.
 """
 
 from __future__ import annotations
@@ -98,11 +99,21 @@ RUNNERS = {
     "sdk": lambda folder, standin, count: _script("tests.benchmarks.sdk_threads", folder, standin, count),
     "floor": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count),
     "stack": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count, "--stack"),
+    "probed": lambda folder, standin, count: _script(
+        "tests.benchmarks.durable_floor", folder, standin, count, "--stack", "--probe"
+    ),
 }
 LABELS = {
     "worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each",
     "floor": "(a) + 3 durable saves per generation, raw sqlite3",
     "stack": "(a) + durable saves + each video synced + the design card's libraries loaded",
+    "probed": "(a) + durable saves + each video synced and probed + the design card's libraries loaded",
+}
+# The info rows: (a) with only part of what the worker does, each a floor of the next.
+FLOORS = {
+    "floor": ("(a) + durable saves only", "floor / (a)"),
+    "stack": ("floor + videos synced + libraries loaded", "stack floor / (a)"),
+    "probed": ("stack floor + videos probed", "probed floor / (a)"),
 }
 
 
@@ -111,7 +122,7 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
     sdk_missing = None if importlib.util.find_spec("wavespeed") else (
         "the WaveSpeed SDK is not installed (pip install -e '.[bench]')"
     )
-    names = ["worker", "bare", "floor", "stack"] + ([] if sdk_missing else ["sdk"])
+    names = ["worker", "bare", *FLOORS] + ([] if sdk_missing else ["sdk"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repetition in range(sizes.b2_repetitions):
         for name in alternate(repetition, names):
@@ -166,36 +177,22 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
         name: Reference(LABELS[name], cpu_ms(name), "ms/gen", [entry["cpu_s"] / count * 1000 for entry in runs[name]])
         for name in names
     }
-    cpu_references = [cpu_of[name] for name in names if name not in ("worker", "floor", "stack")]
+    cpu_references = [cpu_of[name] for name in names if name != "worker" and name not in FLOORS]
     figures.append(Figure(
         id="B2-cpu", name="B2 CPU per generation, worker", value=cpu_ms("worker"), unit="ms/gen",
         references=cpu_references, ratio=cpu_ms("worker") / cpu_ms("bare"), ratio_meaning="worker / (a)",
         target="<= 1.5 x (a)", met=cpu_ms("worker") / cpu_ms("bare") <= 1.5,
         samples=[entry["cpu_s"] / count * 1000 for entry in runs["worker"]], detail={"see": "B2-wall-a"},
     ))
-    # What durability alone costs: the bare loop with the generation's durable saves and nothing else.
-    figures.append(Figure(
-        id="B2-floor-wall", name=f"B2 wall, {count} in flight, (a) + durable saves only (info)", value=wall("floor"),
-        unit="s", references=[references["bare"]], ratio=wall("floor") / wall("bare"), ratio_meaning="floor / (a)",
-        target="info", met=None, samples=[entry["wall_s"] for entry in runs["floor"]], detail={"see": "B2-wall-a"},
-    ))
-    figures.append(Figure(
-        id="B2-floor-cpu", name="B2 CPU per generation, (a) + durable saves only (info)", value=cpu_ms("floor"),
-        unit="ms/gen", references=[cpu_of["bare"]], ratio=cpu_ms("floor") / cpu_ms("bare"),
-        ratio_meaning="floor / (a)", target="info", met=None,
-        samples=[entry["cpu_s"] / count * 1000 for entry in runs["floor"]], detail={"see": "B2-wall-a"},
-    ))
-    # What no worker built to the design card can go below: the floor, each video synced, its libraries loaded.
-    figures.append(Figure(
-        id="B2-stack-wall", name=f"B2 wall, {count} in flight, floor + videos synced + libraries loaded (info)",
-        value=wall("stack"), unit="s", references=[references["bare"]], ratio=wall("stack") / wall("bare"),
-        ratio_meaning="stack floor / (a)", target="info", met=None,
-        samples=[entry["wall_s"] for entry in runs["stack"]], detail={"see": "B2-wall-a"},
-    ))
-    figures.append(Figure(
-        id="B2-stack-cpu", name="B2 CPU per generation, floor + videos synced + libraries loaded (info)",
-        value=cpu_ms("stack"), unit="ms/gen", references=[cpu_of["bare"]], ratio=cpu_ms("stack") / cpu_ms("bare"),
-        ratio_meaning="stack floor / (a)", target="info", met=None,
-        samples=[entry["cpu_s"] / count * 1000 for entry in runs["stack"]], detail={"see": "B2-wall-a"},
-    ))
+    for name, (what, meaning) in FLOORS.items():
+        figures.append(Figure(
+            id=f"B2-{name}-wall", name=f"B2 wall, {count} in flight, {what} (info)", value=wall(name), unit="s",
+            references=[references["bare"]], ratio=wall(name) / wall("bare"), ratio_meaning=meaning, target="info",
+            met=None, samples=[entry["wall_s"] for entry in runs[name]], detail={"see": "B2-wall-a"},
+        ))
+        figures.append(Figure(
+            id=f"B2-{name}-cpu", name=f"B2 CPU per generation, {what} (info)", value=cpu_ms(name), unit="ms/gen",
+            references=[cpu_of["bare"]], ratio=cpu_ms(name) / cpu_ms("bare"), ratio_meaning=meaning, target="info",
+            met=None, samples=[entry["cpu_s"] / count * 1000 for entry in runs[name]], detail={"see": "B2-wall-a"},
+        ))
     return figures
