@@ -76,7 +76,7 @@ class Worker:
         scanned = -SCAN_GAP_S
         try:
             while not stop.is_set():
-                await pause(stop, scanned + SCAN_GAP_S - time.monotonic())
+                await sleep_unless(stop, scanned + SCAN_GAP_S - time.monotonic())
                 scanned = time.monotonic()
                 await asyncio.to_thread(self.history.catch_up)
                 unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4, self.holder)
@@ -177,7 +177,7 @@ class Worker:
                     known = None  # the failed step may have changed it without saving
                     self.report.errors += 1
                     log.exception("step of %s failed; it is retried", generation_id)
-                    await pause(stop, next(delays))
+                    await sleep_unless(stop, next(delays))
                     continue
                 self.report.steps += 1
                 generation = known = step.generation
@@ -229,20 +229,10 @@ class Worker:
 
 
 async def sleep_unless(alarm: asyncio.Event, seconds: float) -> None:
-    """Sleeps, but wakes at once when the alarm goes off."""
+    """Sleeps, but wakes at once when the alarm goes off (the worker's stop, or a generation's report)."""
     if seconds <= 0:
         return
     try:
         await asyncio.wait_for(alarm.wait(), seconds)
-    except TimeoutError:
-        pass
-
-
-async def pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleeps, but wakes at once when the worker is asked to stop."""
-    if seconds <= 0:
-        return
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
