@@ -45,14 +45,23 @@ class AdvanceGeneration:
         return self.track.is_told_when_done(generation)
 
     async def __call__(
-        self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
+        self,
+        generation_id: UUID,
+        progress: Progress | None = None,
+        known: VideoGeneration | None = None,
+        *,
+        reread: bool = False,
     ) -> Tracked:
         """`known`: the generation as this process last saved or read it, to start from without a read.
 
         Every write is checked against the stored version, so a stale `known` costs a lost save, never a
-        wrong step; after a failed step the caller passes no `known`.
+        wrong step; after a failed step the caller passes no `known`. `reread` starts from the stored events
+        all the same, where another process may have ended the generation (the server that received the
+        provider's report): a task that `known` says this process polls, and that ended elsewhere, is let go.
         """
-        generation = self.events.generation(generation_id, known=known)
+        generation = self.events.generation(generation_id, known=None if reread else known)
+        if reread and known is not None and known.stage == "Submitted" and generation.stage != "Submitted":
+            await self.track.let_go(known)
         if generation.stage in ("Validated", "SubmitAttempted"):
             return Tracked(await self.submit(generation_id, generation))
         if generation.stage == "Submitted":

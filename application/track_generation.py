@@ -74,6 +74,12 @@ class TrackGeneration:
         provider = self.providers.get(generation.provider)
         return provider is not None and provider.tells_when_done
 
+    async def let_go(self, generation: VideoGeneration) -> None:
+        """Tells the provider that this process polls the generation's task no more (it ended elsewhere): the
+        provider stops it if it still runs and frees its place."""
+        if generation.task_id is not None:
+            await self.providers[generation.provider].cancel(generation.task_id)
+
     async def __call__(
         self, generation_id: UUID, progress: Progress | None = None, known: VideoGeneration | None = None
     ) -> Tracked:

@@ -169,10 +169,10 @@ class Worker:
                 return
             told_when_done = self.advance.is_told_when_done(known)
             delays = self.policy.poll_delays(told_when_done=told_when_done)
-            unwoken = False
+            unwoken = reread = False
             while not stop.is_set():
                 try:
-                    step = await self.advance(generation_id, known=known)
+                    step = await self.advance(generation_id, known=known, reread=reread)
                 except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
                     known = None  # the failed step may have changed it without saving
                     self.report.errors += 1
@@ -181,6 +181,7 @@ class Worker:
                     continue
                 self.report.steps += 1
                 generation = known = step.generation
+                reread = False
                 if unwoken and step.task is not None and step.task.state != TaskState.RUNNING:
                     log.warning(
                         "task %s of generation %s was found ended by a safety poll before its report arrived: "
@@ -202,9 +203,8 @@ class Worker:
                     return
                 renewed = renewed_at
                 unwoken = told_when_done and not alarm.is_set()
+                reread = told_when_done  # the server that received the report may have ended it
                 alarm.clear()
-                if told_when_done:
-                    known = None  # another process (the server that received the report) may have ended it
         finally:
             self._alarms.pop(generation_id, None)
             self._handling.pop(generation_id, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import hashlib
 import wave
 from collections.abc import Iterator
@@ -369,3 +370,28 @@ def test_a_restarted_process_counts_a_task_it_finds_running_against_the_tier(tmp
 
     assert [generation.stage for generation in finished] == ["Charged", "Charged"]
     assert (second.created_at - first.created_at).total_seconds() >= 1.4
+
+
+def test_a_task_whose_generation_another_process_ended_gives_its_place_in_the_tier_back(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # deliveries go nowhere: the other process ends the generation instead
+        unused.bind(("127.0.0.1", 0))
+        public_url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    with WaveSpeedStandIn(task_seconds=0.3) as server:
+        told = {"wavespeed_max_concurrent": 1, "public_url": public_url, "wavespeed_webhook_secret": "whsec_x"}
+        worker, server_process = build(tmp_path, server, **told), build(tmp_path, server, **told)
+        advance = worker.advance_generation()
+
+        async def scenario() -> Any:
+            first = await worker.request_generation()(parse_request(prompt="boat 1", model="hunyuan-video-1.5"))
+            second = await worker.request_generation()(parse_request(prompt="boat 2", model="hunyuan-video-1.5"))
+            polled_here = (await advance(first.id)).generation  # submitted: the tier's one place is taken here
+            while not (await server_process.advance_generation()(first.id)).generation.is_finished:
+                await asyncio.sleep(0.05)  # the server, told the task ended, ends the generation
+            await advance(first.id, known=polled_here, reread=True)
+            return (await asyncio.wait_for(advance(second.id), 5)).generation
+
+        second = asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    assert second.stage == "Submitted"
+    assert len(server.created()) == 2
+    assert [request.kind for request in server.requests].count("download") == 1

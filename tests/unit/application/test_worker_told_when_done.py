@@ -183,3 +183,28 @@ def test_a_task_polled_because_its_report_arrived_logs_nothing(world: World, cap
         with_a_running_worker(world, scenario)
 
     assert caplog.records == []
+
+
+def test_a_generation_ended_by_another_process_is_not_downloaded_again_and_its_task_is_let_go(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [succeeded()]
+    generation = world.request()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        # The server received the report and stepped the generation itself: it was not this worker's to wake.
+        await world.advance(generation.id)
+        assert world.log.generation(generation.id).stage == "Charged"
+        worker.wake(generation.id)
+        await until(lambda: bool(world.provider.cancel_calls), timeout=1.0)
+
+    with caplog.at_level("WARNING", logger="videogen.worker"):
+        with_a_running_worker(world, scenario)
+
+    (task_id,) = world.provider.tasks
+    assert world.provider.cancel_calls == [task_id]  # WaveSpeed's adapter frees the task's place in the tier
+    assert len(world.provider.fetched) == 1
+    assert world.provider.tasks[task_id].polls == 1
+    assert caplog.records == []
