@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from application.ports import InputUnavailable
 from adapters.media.sources import CHUNK, IPAddress, MediaSources, PrivateAddress
@@ -197,6 +199,40 @@ def test_the_connection_goes_to_the_address_checked_where_it_is_made_not_to_a_la
 ) -> None:
     assert fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=2) == b"the public host's picture"
     assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
+
+
+def test_an_https_input_reached_through_its_checked_address_is_still_verified_against_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = trustme.CA()
+    site = ThreadingHTTPServer(("127.0.0.2", 0), _Says)
+    site.body, site.asked = b"the public host's picture, over TLS", 0  # type: ignore[attr-defined]
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("rebinding.test").configure_cert(tls)
+    site.socket = tls.wrap_socket(site.socket, server_side=True)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    real_lookup = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket, "getaddrinfo",
+        lambda host, *args, **kwargs: real_lookup("127.0.0.2" if host == "rebinding.test" else host, *args, **kwargs),
+    )
+    url = f"https://rebinding.test:{site.server_address[1]}/p.png"
+
+    async def fetch() -> bytes:
+        sources = MediaSources(timeout_s=5, public=lambda ip: ip == ipaddress.ip_address("127.0.0.2"))
+        return b"".join([chunk async for chunk in sources.open(url)])
+
+    try:
+        with pytest.raises(InputUnavailable, match="cannot be fetched"):
+            asyncio.run(fetch())  # a certificate from an authority nobody trusts
+        authority.cert_pem.write_to_path(str(tmp_path / "authority.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "authority.pem"))
+        fetched = asyncio.run(fetch())
+    finally:
+        site.shutdown()
+        site.server_close()
+
+    assert fetched == b"the public host's picture, over TLS"
 
 
 def test_an_input_by_path_or_in_bytes_arrives_whole(tmp_path: Path) -> None:
