@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from domain.generation import VideoGeneration
@@ -33,6 +33,12 @@ class AdvanceGeneration:
     def current_of(self, generation_ids: Sequence[UUID]) -> dict[UUID, VideoGeneration]:
         """The generations among the ids that exist, read together."""
         return self.events.generations(generation_ids)
+
+    def take_up(self, generations: Iterable[VideoGeneration]) -> None:
+        """Before this process steps the generations: the tasks of those already submitted (by a process that
+        stopped, or another worker) take their providers' room, so that no submit here is sent in their place."""
+        for generation in generations:
+            self.track.resume(generation)
 
     def has_sent_nothing(self, generation_id: UUID) -> bool:
         """Whether the step under way here for the generation is a submit that has sent nothing and recorded no

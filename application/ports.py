@@ -98,7 +98,9 @@ class VideoProvider(Protocol):
     nothing is sent), then sends: a wait cut short is no attempt. `find_submitted` looks for a task
     that an unknown-outcome submit may have created, so that it is adopted instead of paid for twice.
     `tells_when_done` is true when the provider reports each task's end to this service (WaveSpeed's
-    webhook): a poll is then only a safety net for a report that was lost.
+    webhook): a poll is then only a safety net for a report that was lost. `resume` is told of a task started
+    earlier, perhaps by another process, that this process is about to poll: it takes room as the provider's own
+    submits do, until a poll sees it end.
     """
 
     name: str
@@ -107,6 +109,8 @@ class VideoProvider(Protocol):
     async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str: ...
 
     async def poll(self, task_id: str) -> TaskState: ...
+
+    def resume(self, task_id: str) -> None: ...
 
     def fetch(self, url: str) -> AsyncIterator[bytes]: ...
 

@@ -74,6 +74,11 @@ class TrackGeneration:
         provider = self.providers.get(generation.provider)
         return provider is not None and provider.tells_when_done
 
+    def resume(self, generation: VideoGeneration) -> None:
+        """Tells the provider of the submitted generation's task, which this process is about to poll."""
+        if generation.stage == "Submitted" and generation.task_id is not None and generation.provider in self.providers:
+            self.providers[generation.provider].resume(generation.task_id)
+
     async def let_go(self, generation: VideoGeneration) -> None:
         """Tells the provider that this process polls the generation's task no more (it ended elsewhere): the
         provider stops it if it still runs and frees its place."""

@@ -138,6 +138,7 @@ class Worker:
             taken = [generation_id for generation_id in wanted if generation_id in held]
             # Read after the leases are ours: a generation another worker finished meanwhile is left alone.
             read = await asyncio.to_thread(self.advance.current_of, taken) if taken else {}
+            self.advance.take_up(read.values())
             for generation_id in taken:
                 self._handling[generation_id] = asyncio.create_task(
                     self._drive(generation_id, stop, read.get(generation_id))

@@ -177,6 +177,9 @@ class SandboxProvider:
         finally:
             handle.close()
 
+    def resume(self, task_id: str) -> None:
+        """The sandbox renders without a tier's room to keep."""
+
     async def cancel(self, task_id: str) -> bool:
         _check_task_id(task_id)
         if not self._task_file(task_id).exists():

@@ -91,6 +91,9 @@ class WaveSpeedProvider:
         await self.limits.started(task_id)
         return task_id
 
+    def resume(self, task_id: str) -> None:
+        self.limits.still_running(task_id)
+
     async def poll(self, task_id: str) -> TaskState:
         data = await self.client.result(task_id)
         status = str(data.get("status", ""))

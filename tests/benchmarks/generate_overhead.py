@@ -49,6 +49,9 @@ class InstantProvider:
         self.seconds += time.perf_counter() - start
         return state
 
+    def resume(self, task_id: str) -> None:
+        pass
+
     def fetch(self, url: str) -> AsyncIterator[bytes]:
         return self._chunks()
 

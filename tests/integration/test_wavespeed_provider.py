@@ -395,3 +395,22 @@ def test_a_task_whose_generation_another_process_ended_gives_its_place_in_the_ti
     assert second.stage == "Submitted"
     assert len(server.created()) == 2
     assert [request.kind for request in server.requests].count("download") == 1
+
+
+def test_a_worker_restarted_with_a_backlog_sends_nothing_until_the_task_it_took_up_ends(tmp_path: Path) -> None:
+    with WaveSpeedStandIn(task_seconds=1.5) as server:
+        before_the_restart = build(tmp_path, server, wavespeed_max_concurrent=1)
+        request = before_the_restart.request_generation()
+        left_running = asyncio.run(request(parse_request(prompt="boat 1", model="hunyuan-video-1.5")))
+        asyncio.run(before_the_restart.advance_generation()(left_running.id))  # submitted, then the process ends
+        backlog = asyncio.run(request(parse_request(prompt="boat 2", model="hunyuan-video-1.5")))
+        restarted = build(tmp_path, server, wavespeed_max_concurrent=1)
+
+        report = asyncio.run(
+            asyncio.wait_for(restarted.worker().run(concurrency=4, once=True, stop=asyncio.Event()), 60)
+        )
+        first, second = sorted(server.created(), key=lambda task: task.created_at)
+
+    assert report.finished == {"completed": 2}
+    assert backlog.stage == "Validated"
+    assert (second.created_at - first.created_at).total_seconds() >= 1.4

@@ -349,6 +349,7 @@ class ScriptedProvider:
     def __init__(self, name: str = "sandbox") -> None:
         self.name = name
         self.tells_when_done = False
+        self.resumed: list[str] = []
         self.submitted: list[ProviderJob] = []
         self.tasks: dict[str, FakeTask] = {}
         self.script: list[Step] = [running(0.0), running(0.5), succeeded()]
@@ -399,6 +400,9 @@ class ScriptedProvider:
                 self.create_task(job)
             raise outcome.error
         return self.create_task(job)
+
+    def resume(self, task_id: str) -> None:
+        self.resumed.append(task_id)
 
     async def poll(self, task_id: str) -> TaskState:
         if self.poll_error is not None:

@@ -130,3 +130,25 @@ def test_a_stopped_worker_leaves_at_once_a_submit_that_starts_waiting_for_room_a
 
     assert world.log.generation(generation.id).stage == "SubmitAttempted"
     assert len(world.provider.submitted) == 1
+
+
+def test_a_worker_tells_the_provider_of_the_submitted_tasks_it_takes_up(world: World) -> None:
+    inherited = world.request()
+    run(world.advance(inherited.id))  # submitted by a process that then stopped
+    backlog = world.request()
+    (task_id,) = world.provider.tasks
+    world.provider.room.clear()  # nothing is submitted: only the take-up is looked at
+
+    worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), FAST, "worker-1")
+
+    async def scenario() -> list[str]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
+        await asyncio.sleep(0.2)
+        taken_up = list(world.provider.resumed)
+        stop.set()
+        await asyncio.wait_for(running, 5.0)
+        return taken_up
+
+    assert run(scenario()) == [task_id]
+    assert world.log.generation(backlog.id).stage == "Validated"

@@ -208,3 +208,4 @@ def test_a_generation_ended_by_another_process_is_not_downloaded_again_and_its_t
     assert len(world.provider.fetched) == 1
     assert world.provider.tasks[task_id].polls == 1
     assert caplog.records == []
+
