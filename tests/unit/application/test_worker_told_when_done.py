@@ -9,11 +9,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.generation import VideoGeneration
 from application import worker as worker_module
 from application.policy import Policy
 from application.worker import Worker
 from conftest import World, run
-from fakes import FakeHistory, FakeLeases, running, succeeded
+from fakes import FakeHistory, FakeLeases, Step, running, succeeded
 
 SAFETY_NET = Policy(
     deadline_s=600.0,
@@ -60,6 +61,13 @@ async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def reported(world: World, *script: Step) -> VideoGeneration:
+    """A generation whose provider reports its task's end, and answers its polls with `script`."""
+    world.provider.tells_when_done = True
+    world.provider.script = list(script)
+    return world.request()
+
+
 def test_polls_start_and_stay_slow_where_the_provider_tells_when_a_task_ends() -> None:
     told = Policy(safety_first_poll_s=15.0, safety_max_poll_s=60.0).poll_delays(told_when_done=True)
     untold = Policy(first_poll_s=0.5, max_poll_s=5.0).poll_delays()
@@ -69,9 +77,7 @@ def test_polls_start_and_stay_slow_where_the_provider_tells_when_a_task_ends() -
 
 
 def test_a_task_whose_provider_reports_its_end_is_polled_only_when_the_worker_is_woken(world: World) -> None:
-    world.provider.tells_when_done = True
-    world.provider.script = [succeeded()]
-    generation = world.request()
+    generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
@@ -107,9 +113,7 @@ def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(worker_module, "RENEW_EVERY_S", 0.05)
-    world.provider.tells_when_done = True
-    world.provider.script = [running(0.0)]
-    generation = world.request()
+    generation = reported(world, running(0.0))
     leases = CountingLeases()
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
@@ -124,9 +128,7 @@ def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
 
 
 def test_a_stopped_worker_does_not_wait_out_a_safety_nets_pause(world: World) -> None:
-    world.provider.tells_when_done = True
-    world.provider.script = [running(0.0)]
-    generation = world.request()
+    generation = reported(world, running(0.0))
     worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), SAFETY_NET, "worker-1")
 
     async def scenario() -> float:
@@ -147,9 +149,7 @@ def test_a_stopped_worker_does_not_wait_out_a_safety_nets_pause(world: World) ->
 def test_a_task_found_ended_by_a_safety_poll_is_finished_and_the_missing_report_is_logged(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    world.provider.tells_when_done = True
-    world.provider.script = [succeeded()]
-    generation = world.request()
+    generation = reported(world, succeeded())
     quick_net = Policy(deadline_s=600.0, max_download_bytes=10 * 1024 * 1024, safety_first_poll_s=0.1, safety_max_poll_s=0.1)
     worker = Worker(world.advance, FakeHistory(world.log), FakeLeases(), quick_net, "worker-1")
 
@@ -170,9 +170,7 @@ def test_a_task_found_ended_by_a_safety_poll_is_finished_and_the_missing_report_
 
 
 def test_a_task_polled_because_its_report_arrived_logs_nothing(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    world.provider.tells_when_done = True
-    world.provider.script = [succeeded()]
-    generation = world.request()
+    generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
@@ -188,9 +186,7 @@ def test_a_task_polled_because_its_report_arrived_logs_nothing(world: World, cap
 def test_a_generation_ended_by_another_process_is_not_downloaded_again_and_its_task_is_let_go(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    world.provider.tells_when_done = True
-    world.provider.script = [succeeded()]
-    generation = world.request()
+    generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
