@@ -124,8 +124,7 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 failure = error
-        assert failure is not None
-        raise failure
+        raise failure or httpcore.ConnectError(f"{host} has no address")
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
