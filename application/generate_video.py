@@ -47,8 +47,11 @@ class GenerateVideo:
         report(0.05, "Validated")
         delays = self.policy.poll_delays()
         polling = False
+        # Its provider's report of the task's end goes to the server, which may end the generation itself: each poll
+        # here then starts from the stored events, so the video is not downloaded a second time.
+        reread = self.advance.is_told_when_done(generation)
         while not generation.is_finished:
-            step = await self.advance(generation.id, report, generation)
+            step = await self.advance(generation.id, report, generation, reread=reread and polling)
             generation = step.generation
             if generation.stage == "Submitted" and step.task is not None and step.task.state == TaskState.RUNNING:
                 if not polling:

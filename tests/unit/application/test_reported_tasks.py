@@ -1,5 +1,6 @@
-"""Where the provider reports each task's end (WaveSpeed's webhook), the worker polls only as a safety net, and at once
-when it is woken for a report."""
+"""Where the provider reports each task's end (WaveSpeed's webhook): the worker polls only as a safety net, and at once
+when it is woken for a report; a generation that another process ended is neither downloaded again nor left holding
+its task."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from domain.generation import VideoGeneration
 from application import worker as worker_module
+from application.generate_video import GenerateVideo
 from application.policy import Policy
+from application.requests import GenerationRequest
 from application.worker import Worker
 from conftest import World, run
 from fakes import FakeHistory, FakeLeases, Step, running, succeeded
@@ -205,3 +208,23 @@ def test_a_generation_ended_by_another_process_is_not_downloaded_again_and_its_t
     assert world.provider.tasks[task_id].polls == 1
     assert caplog.records == []
 
+
+
+def test_a_blocking_generate_whose_generation_the_server_ended_does_not_download_it_again(world: World) -> None:
+    world.provider.tells_when_done = True
+    world.provider.script = [running(0.0), succeeded()]
+    generate = GenerateVideo(world.request_generation, world.advance, Policy(first_poll_s=0.3, max_poll_s=0.3))
+
+    async def scenario() -> VideoGeneration:
+        waiting = asyncio.create_task(generate(GenerationRequest(prompt="a red fox running through snow")))
+        await until(lambda: any(task.polls for task in world.provider.tasks.values()))
+        (task_id,) = world.provider.tasks
+        await world.advance(world.provider.tasks[task_id].job.generation_id)  # the server, told the task ended
+        return await waiting
+
+    ended = run(scenario())
+
+    (task_id,) = world.provider.tasks
+    assert ended.stage == "Charged"
+    assert len(world.provider.fetched) == 1
+    assert world.provider.cancel_calls == [task_id]
