@@ -344,13 +344,19 @@ def test_a_submit_waiting_for_the_tiers_room_has_recorded_no_attempt(tmp_path: P
     assert len(server.created()) == 1
 
 
+def left_running_by_a_process_that_stopped(tmp_path: Path, server: WaveSpeedStandIn) -> Any:
+    """A generation that a process with a tier of one submitted before it ended: its task runs on."""
+    before_the_restart = build(tmp_path, server, wavespeed_max_concurrent=1)
+    generation = asyncio.run(
+        before_the_restart.request_generation()(parse_request(prompt="boat 1", model="hunyuan-video-1.5"))
+    )
+    asyncio.run(before_the_restart.advance_generation()(generation.id))
+    return generation
+
+
 def test_a_restarted_process_counts_a_task_it_finds_running_against_the_tier(tmp_path: Path) -> None:
     with WaveSpeedStandIn(task_seconds=1.5) as server:
-        before_the_restart = build(tmp_path, server, wavespeed_max_concurrent=1)
-        left_running = asyncio.run(
-            before_the_restart.request_generation()(parse_request(prompt="boat 1", model="hunyuan-video-1.5"))
-        )
-        asyncio.run(before_the_restart.advance_generation()(left_running.id))  # submitted, then the process ends
+        left_running = left_running_by_a_process_that_stopped(tmp_path, server)
         services = build(tmp_path, server, wavespeed_max_concurrent=1)
         advance = services.advance_generation()
 
@@ -399,12 +405,11 @@ def test_a_task_whose_generation_another_process_ended_gives_its_place_in_the_ti
 
 def test_a_worker_restarted_with_a_backlog_sends_nothing_until_the_task_it_took_up_ends(tmp_path: Path) -> None:
     with WaveSpeedStandIn(task_seconds=1.5) as server:
-        before_the_restart = build(tmp_path, server, wavespeed_max_concurrent=1)
-        request = before_the_restart.request_generation()
-        left_running = asyncio.run(request(parse_request(prompt="boat 1", model="hunyuan-video-1.5")))
-        asyncio.run(before_the_restart.advance_generation()(left_running.id))  # submitted, then the process ends
-        backlog = asyncio.run(request(parse_request(prompt="boat 2", model="hunyuan-video-1.5")))
+        left_running_by_a_process_that_stopped(tmp_path, server)
         restarted = build(tmp_path, server, wavespeed_max_concurrent=1)
+        backlog = asyncio.run(
+            restarted.request_generation()(parse_request(prompt="boat 2", model="hunyuan-video-1.5"))
+        )
 
         report = asyncio.run(
             asyncio.wait_for(restarted.worker().run(concurrency=4, once=True, stop=asyncio.Event()), 60)
