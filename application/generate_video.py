@@ -45,6 +45,7 @@ class GenerateVideo:
             report(1.0, f"Generation {generation.status.value}")
             return generation
         report(0.05, "Validated")
+        self.advance.take_up([generation])  # submitted by another process (a repeated request): polled here now
         delays = self.policy.poll_delays()
         polling = False
         # Its provider's report of the task's end goes to the server, which may end the generation itself: each poll

@@ -99,8 +99,9 @@ class VideoProvider(Protocol):
     that an unknown-outcome submit may have created, so that it is adopted instead of paid for twice.
     `tells_when_done` is true when the provider reports each task's end to this service (WaveSpeed's
     webhook): a poll is then only a safety net for a report that was lost. `resume` is told of a task started
-    earlier, perhaps by another process, that this process is about to poll: it takes room as the provider's own
-    submits do, until a poll sees it end.
+    earlier, perhaps by another process, that this process will poll to its end: it takes room as the provider's
+    own submits do, until a poll sees it end. A poll only observes: a process that polls a task another process
+    drives (a server told of its end) takes no room for it.
     """
 
     name: str

@@ -142,7 +142,10 @@ class SubmitGeneration:
             return Decided(generation, (generation,))
 
         generation = await self.events.decide(decision, hand)
+        provider = self.providers[generation.provider]
         if generation.task_id != task_id:
             log.warning("task %s of generation %s arrived after it ended %s; stopping it", task_id, generation_id, generation.stage)
-            await self.providers[generation.provider].cancel(task_id)
+            await provider.cancel(task_id)
+        elif adopted:
+            provider.resume(task_id)  # found, not sent from here: no submit took the provider's room for it
         return generation

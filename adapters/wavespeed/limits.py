@@ -54,9 +54,10 @@ class TierLimits:
             self.running.add(task_id)
             changed.notify_all()
 
-    def still_running(self, task_id: str) -> None:
-        """A task seen running holds a slot until it ends, though another process started it (the worker before a
-        restart, or a dead worker whose generations this one took over). Less room wakes no waiter."""
+    def resumed(self, task_id: str) -> None:
+        """A task that this process will poll to its end holds a slot until then, though another process started it
+        (the worker before a restart, a dead worker whose generations this one took over, a submit whose outcome
+        was unknown and whose task was adopted). Less room wakes no waiter."""
         self.running.add(task_id)
 
     async def withdraw(self) -> None:

@@ -92,13 +92,12 @@ class WaveSpeedProvider:
         return task_id
 
     def resume(self, task_id: str) -> None:
-        self.limits.still_running(task_id)
+        self.limits.resumed(task_id)
 
     async def poll(self, task_id: str) -> TaskState:
         data = await self.client.result(task_id)
         status = str(data.get("status", ""))
         if status not in TERMINAL:
-            self.limits.still_running(task_id)
             return TaskState(TaskState.RUNNING, progress=None)
         await self.limits.ended(task_id)
         timings = dict(data.get("timings") or {})

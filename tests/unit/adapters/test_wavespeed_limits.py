@@ -31,11 +31,11 @@ def test_a_submit_waits_while_the_concurrent_task_limit_is_reached() -> None:
     assert asyncio.run(scenario()) == ["first ended", "admitted"]
 
 
-def test_a_task_found_running_that_another_process_started_holds_a_slot_until_it_ends() -> None:
+def test_a_resumed_task_that_another_process_started_holds_a_slot_until_it_ends() -> None:
     async def scenario() -> list[str]:
         limits = TierLimits(max_concurrent=1, submits_per_minute=100)
-        limits.still_running("inherited")
-        limits.still_running("inherited")  # polled again: still one slot
+        limits.resumed("inherited")
+        limits.resumed("inherited")  # told twice: still one slot
         return await admission_and_end(limits, "inherited")
 
     assert asyncio.run(scenario()) == ["inherited ended", "admitted"]

@@ -301,6 +301,31 @@ def test_an_unknown_submit_outcome_whose_task_was_created_is_adopted(paid_world:
     assert only(paid_world.log, generation.id, "Charged").amount == Decimal("0.20")
 
 
+def test_an_adopted_task_takes_its_providers_room_as_a_submitted_one_does(paid_world: World) -> None:
+    paid_world.wavespeed.lose_next_answer(create_task=True)
+    generation = paid_request(paid_world)
+
+    run(paid_world.advance(generation.id))
+
+    (task_id,) = paid_world.wavespeed.tasks
+    assert only(paid_world.log, generation.id, "Submitted").adopted is True
+    assert paid_world.wavespeed.resumed == [task_id]
+
+
+def test_a_task_sent_from_here_is_not_resumed(paid_world: World) -> None:
+    generation = drive(paid_world, paid_request(paid_world))
+
+    assert only(paid_world.log, generation.id, "Submitted").adopted is False
+    assert paid_world.wavespeed.resumed == []
+
+
+def test_driving_a_generation_another_process_submitted_takes_its_providers_room(paid_world: World) -> None:
+    submitted = advance_until(paid_world, paid_request(paid_world), "Submitted")
+
+    assert drive(paid_world, submitted).stage == "Charged"
+    assert paid_world.wavespeed.resumed == [submitted.task_id]
+
+
 def test_an_unknown_submit_outcome_without_a_task_is_submitted_again_exactly_once(paid_world: World) -> None:
     paid_world.wavespeed.lose_next_answer(create_task=False)
     generation = paid_request(paid_world)
@@ -387,6 +412,7 @@ def test_a_crash_after_the_attempt_is_resolved_by_adopting_the_task_that_reached
     assert paid_world.wavespeed.submitted == [], "a blind second submit"
     submitted = only(paid_world.log, generation.id, "Submitted")
     assert (submitted.task_id, submitted.adopted) == (task_id, True)
+    assert paid_world.wavespeed.resumed == [task_id]
     assert drive(paid_world, paid_world.log.generation(generation.id)).stage == "Charged"
     assert paid_world.wavespeed.submitted == []
 
