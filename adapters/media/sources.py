@@ -5,7 +5,8 @@ from a host whose every address is public, at each redirect too, unless the host
 (VIDEOGEN_ALLOWED_INPUT_HOSTS). Otherwise a URL could make the service read what only it can reach: a cloud's
 metadata service, a database's port, an admin page on the private network. The connection goes to the very
 address that was checked, so a name whose DNS answer changes after the check (DNS rebinding) reaches nothing
-else.
+else. Inputs are fetched directly, never through a proxy from the environment (HTTP_PROXY, HTTPS_PROXY): a proxy
+looks the name up itself, where no check of ours holds.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class MediaSources:
             async with httpx.AsyncClient(
                 timeout=self.timeout_s,
                 follow_redirects=True,
-                event_hooks={"request": [self._public_hosts_only]},
                 transport=_pinned(PublicAddressesOnly(self.allowed_hosts, self.public)),
             ) as client:
                 async with client.stream("GET", url) as response:
@@ -83,15 +83,6 @@ class MediaSources:
             raise PrivateAddress(f"{url}: {refused}") from None
         except httpx.HTTPError as error:
             raise InputUnavailable(f"{url} cannot be fetched ({type(error).__name__})") from None
-
-    async def _public_hosts_only(self, request: httpx.Request) -> None:
-        # httpx calls it before sending each request, a redirect's too, through a proxy or not. A direct
-        # connection is checked again, and pinned, where it is made (PublicAddressesOnly); through a proxy from the
-        # environment, which looks the name up itself, this check is the only one. An allowed host is trusted by
-        # name.
-        host = request.url.host.lower()
-        if host not in self.allowed_hosts:
-            await public_addresses(host, request.url.port or (443 if request.url.scheme == "https" else 80), self.public)
 
 
 class PublicAddressesOnly(httpcore.AsyncNetworkBackend):

@@ -164,13 +164,17 @@ def two_hosts() -> Iterator[TwoHosts]:
         server.server_close()
 
 
-def fetch_through_rebinding_dns(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch, public_answers: int) -> bytes:
+def fetch_through_rebinding_dns(
+    two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch, public_answers: int, lookups: list[str] | None = None
+) -> bytes:
     """Fetches http://rebinding.test/ whose DNS answers the public host `public_answers` times, then the private
-    network (DNS rebinding); 127.0.0.2 counts as public here."""
+    network (DNS rebinding); 127.0.0.2 counts as public here. `lookups` collects each lookup of the name."""
     real_lookup = socket.getaddrinfo
     answers = iter(["127.0.0.2"] * public_answers)
 
     def rebinding_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebinding.test" and lookups is not None:
+            lookups.append(host)
         return real_lookup(next(answers, "127.0.0.1") if host == "rebinding.test" else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
@@ -185,20 +189,39 @@ def fetch_through_rebinding_dns(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyP
     return asyncio.run(fetch())
 
 
-def test_a_name_whose_address_turns_private_after_the_first_check_is_refused_before_any_connection(
+def test_a_name_is_looked_up_once_and_the_connection_goes_to_the_address_checked_not_to_a_later_answer(
+    two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+
+    assert fetch_through_rebinding_dns(two_hosts, monkeypatch, 1, lookups) == b"the public host's picture"
+    assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
+    assert lookups == ["rebinding.test"]
+
+
+def test_a_name_whose_address_is_private_when_it_is_checked_is_refused_before_any_connection(
     two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(PrivateAddress, match=r"rebinding.test \(127.0.0.1\) is not a public address"):
-        fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=1)
+        fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=0)
 
     assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
+    assert two_hosts.public.asked == 0  # type: ignore[attr-defined]
 
 
-def test_the_connection_goes_to_the_address_checked_where_it_is_made_not_to_a_later_answer(
+def test_an_input_is_fetched_directly_not_through_a_proxy_from_the_environment(
     two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert fetch_through_rebinding_dns(two_hosts, monkeypatch, public_answers=2) == b"the public host's picture"
-    assert two_hosts.private.asked == 0  # type: ignore[attr-defined]
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        proxy.settimeout(0)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        monkeypatch.setenv("NO_PROXY", "")
+
+        assert fetch_through_rebinding_dns(two_hosts, monkeypatch, 1) == b"the public host's picture"
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # the proxy, which would look the name up itself, was never asked
 
 
 def test_an_https_input_reached_through_its_checked_address_is_still_verified_against_its_name(
