@@ -71,9 +71,12 @@ class Worker:
         self._alarms: dict[UUID, asyncio.Event] = {}
         self._finished: set[UUID] = set()
         self._releasing: list[UUID] = []
+        self._lost: set[UUID] = set()
+        self._renewed = 0.0
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
         scanned = -SCAN_GAP_S
+        self._renewed = time.monotonic()
         try:
             while not stop.is_set():
                 await sleep_unless(stop, scanned + SCAN_GAP_S - time.monotonic())
@@ -86,6 +89,7 @@ class Worker:
                     break
                 await self._release_finished()
                 await self._take_up(unfinished, concurrency, stop)
+                await self._renew_leases()
                 await self._wait(stop)
         finally:
             if self._handling:
@@ -144,6 +148,20 @@ class Worker:
                     self._drive(generation_id, stop, read.get(generation_id))
                 )
 
+    async def _renew_leases(self) -> None:
+        """Renews the leases of every generation in hand, in one batch every RENEW_EVERY_S, whatever its driver is
+        doing (a long download, a safety net's pause); a driver whose lease another worker took stops before its
+        next step."""
+        if not self._handling or time.monotonic() - self._renewed < RENEW_EVERY_S:
+            return
+        self._renewed = time.monotonic()
+        in_hand = list(self._handling)
+        held = await asyncio.to_thread(self.leases.acquire_many, in_hand, self.holder, LEASE_S)
+        for generation_id in in_hand:
+            if generation_id not in held and generation_id in self._alarms:
+                self._lost.add(generation_id)
+                self._alarms[generation_id].set()
+
     async def _release_finished(self) -> None:
         # Given back together once per scan: a lease is a hint, and one left behind by a crash here only
         # expires (or is taken over at once from a dead holder on the same host).
@@ -160,7 +178,6 @@ class Worker:
             waiter.cancel()
 
     async def _drive(self, generation_id: UUID, stop: asyncio.Event, known: VideoGeneration | None) -> None:
-        renewed = time.monotonic()
         alarm = self._alarms[generation_id] = asyncio.Event()
         try:
             if known is None:
@@ -171,7 +188,7 @@ class Worker:
             told_when_done = self.advance.is_told_when_done(known)
             delays = self.policy.poll_delays(told_when_done=told_when_done)
             unwoken = reread = False
-            while not stop.is_set():
+            while not stop.is_set() and generation_id not in self._lost:
                 try:
                     step = await self.advance(generation_id, known=known, reread=reread)
                 except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
@@ -199,34 +216,17 @@ class Worker:
                     # A task whose end will be reported is not polled the moment it is sent.
                     if not (told_when_done and generation.stage == "Submitted"):
                         continue
-                renewed_at = await self._wait_to_poll(generation_id, alarm, next(delays), renewed)
-                if renewed_at is None:
-                    return
-                renewed = renewed_at
+                await sleep_unless(alarm, next(delays))
                 unwoken = told_when_done and not alarm.is_set()
                 reread = told_when_done  # the server that received the report may have ended it
                 alarm.clear()
         finally:
             self._alarms.pop(generation_id, None)
             self._handling.pop(generation_id, None)
-            self._releasing.append(generation_id)
-
-    async def _wait_to_poll(
-        self, generation_id: UUID, alarm: asyncio.Event, seconds: float, renewed: float
-    ) -> float | None:
-        """Sleeps until the next poll or until the alarm goes off, renewing the lease on the way (a safety net's
-        pause outlasts it); the time of the last renewal, or None once the lease is lost."""
-        left = seconds
-        while True:
-            await sleep_unless(alarm, min(left, RENEW_EVERY_S))
-            left -= RENEW_EVERY_S
-            if time.monotonic() - renewed > RENEW_EVERY_S:
-                held = await asyncio.to_thread(self.leases.acquire_many, [generation_id], self.holder, LEASE_S)
-                if generation_id not in held:
-                    return None
-                renewed = time.monotonic()
-            if left <= 0 or alarm.is_set():
-                return renewed
+            if generation_id in self._lost:
+                self._lost.discard(generation_id)
+            else:
+                self._releasing.append(generation_id)
 
 
 async def sleep_unless(alarm: asyncio.Event, seconds: float) -> None:

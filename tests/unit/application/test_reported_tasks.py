@@ -112,10 +112,16 @@ def test_waking_a_generation_the_worker_does_not_drive_says_so(world: World) -> 
     with_a_running_worker(world, scenario)
 
 
+def renewing_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leases renewed every 0.05 s, and a worker that looks at them at least as often."""
+    for name in ("RENEW_EVERY_S", "IDLE_SCAN_S", "SCAN_GAP_S"):
+        monkeypatch.setattr(worker_module, name, 0.05)
+
+
 def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker_module, "RENEW_EVERY_S", 0.05)
+    renewing_often(monkeypatch)
     generation = reported(world, running(0.0))
     leases = CountingLeases()
 
@@ -126,6 +132,43 @@ def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
         assert leases.asked.count(generation.id) - taken >= 4
         (task,) = world.provider.tasks.values()
         assert task.polls == 0
+
+    with_a_running_worker(world, scenario, leases)
+
+
+def test_a_step_longer_than_the_lease_keeps_its_lease(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    renewing_often(monkeypatch)
+    world.provider.answering.clear()  # the submit is sent, and its answer takes its time
+    generation = world.request()
+    leases = CountingLeases()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: len(world.provider.submitted) == 1)
+        taken = leases.asked.count(generation.id)
+        await asyncio.sleep(0.4)
+        assert leases.asked.count(generation.id) - taken >= 4
+        world.provider.answering.set()
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+
+    with_a_running_worker(world, scenario, leases)
+
+
+def test_a_generation_whose_lease_another_worker_took_is_left_to_it_before_its_next_step(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renewing_often(monkeypatch)
+    generation = reported(world, running(0.0))
+    leases = FakeLeases()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        leases.held[generation.id] = "worker-2"  # this worker's lease ran out, and another took it
+
+        await asyncio.sleep(0.3)
+        assert worker.wake(generation.id) is False
+        (task,) = world.provider.tasks.values()
+        assert task.polls == 0
+        assert leases.held[generation.id] == "worker-2"
 
     with_a_running_worker(world, scenario, leases)
 
