@@ -118,6 +118,12 @@ def renewing_often(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(worker_module, name, 0.05)
 
 
+async def renewals_during(leases: CountingLeases, generation_id: UUID, seconds: float) -> int:
+    before = leases.asked.count(generation_id)
+    await asyncio.sleep(seconds)
+    return leases.asked.count(generation_id) - before
+
+
 def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,9 +133,7 @@ def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
-        taken = leases.asked.count(generation.id)
-        await asyncio.sleep(0.4)
-        assert leases.asked.count(generation.id) - taken >= 4
+        assert await renewals_during(leases, generation.id, 0.4) >= 4
         (task,) = world.provider.tasks.values()
         assert task.polls == 0
 
@@ -144,9 +148,7 @@ def test_a_step_longer_than_the_lease_keeps_its_lease(world: World, monkeypatch:
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
         await until(lambda: len(world.provider.submitted) == 1)
-        taken = leases.asked.count(generation.id)
-        await asyncio.sleep(0.4)
-        assert leases.asked.count(generation.id) - taken >= 4
+        assert await renewals_during(leases, generation.id, 0.4) >= 4
         world.provider.answering.set()
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
 
