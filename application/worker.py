@@ -72,11 +72,11 @@ class Worker:
         self._finished: set[UUID] = set()
         self._releasing: list[UUID] = []
         self._lost: set[UUID] = set()
-        self._renewed = 0.0
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
         scanned = -SCAN_GAP_S
-        self._renewed = time.monotonic()
+        # Apart from the scans, which a long catch-up of the history may hold up for longer than a lease.
+        renewing = asyncio.create_task(self._keep_leases())
         try:
             while not stop.is_set():
                 await sleep_unless(stop, scanned + SCAN_GAP_S - time.monotonic())
@@ -89,11 +89,12 @@ class Worker:
                     break
                 await self._release_finished()
                 await self._take_up(unfinished, concurrency, stop)
-                await self._renew_leases()
                 await self._wait(stop)
         finally:
             if self._handling:
                 await self._end_steps_in_hand(stop)
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             await self._release_finished()
         return self.report
 
@@ -148,19 +149,24 @@ class Worker:
                     self._drive(generation_id, stop, read.get(generation_id))
                 )
 
-    async def _renew_leases(self) -> None:
+    async def _keep_leases(self) -> None:
         """Renews the leases of every generation in hand, in one batch every RENEW_EVERY_S, whatever its driver is
         doing (a long download, a safety net's pause); a driver whose lease another worker took stops before its
         next step."""
-        if not self._handling or time.monotonic() - self._renewed < RENEW_EVERY_S:
-            return
-        self._renewed = time.monotonic()
-        in_hand = list(self._handling)
-        held = await asyncio.to_thread(self.leases.acquire_many, in_hand, self.holder, LEASE_S)
-        for generation_id in in_hand:
-            if generation_id not in held and generation_id in self._alarms:
-                self._lost.add(generation_id)
-                self._alarms[generation_id].set()
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            in_hand = list(self._handling)
+            if not in_hand:
+                continue
+            try:
+                held = await asyncio.to_thread(self.leases.acquire_many, in_hand, self.holder, LEASE_S)
+            except Exception:  # noqa: BLE001 - the next renewal may get through; the leases last three periods
+                log.exception("renewing %d leases failed; tried again in %.0f s", len(in_hand), RENEW_EVERY_S)
+                continue
+            for generation_id in in_hand:
+                if generation_id not in held and generation_id in self._alarms:
+                    self._lost.add(generation_id)
+                    self._alarms[generation_id].set()
 
     async def _release_finished(self) -> None:
         # Given back together once per scan: a lease is a hint, and one left behind by a crash here only

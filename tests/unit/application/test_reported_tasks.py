@@ -5,6 +5,7 @@ its task."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID, uuid4
 
@@ -39,10 +40,26 @@ class CountingLeases(FakeLeases):
         return super().acquire_many(generation_ids, holder, seconds)
 
 
+class HeldUpHistory(FakeHistory):
+    """A history whose catch-up waits while `going` is clear, as a long catch-up holds a scan up."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world.log)
+        self.going = threading.Event()
+        self.going.set()
+
+    def catch_up(self) -> None:
+        self.going.wait(5.0)
+        super().catch_up()
+
+
 def with_a_running_worker(
-    world: World, scenario: Callable[[Worker, asyncio.Event], Awaitable[None]], leases: FakeLeases | None = None
+    world: World,
+    scenario: Callable[[Worker, asyncio.Event], Awaitable[None]],
+    leases: FakeLeases | None = None,
+    history: FakeHistory | None = None,
 ) -> None:
-    worker = Worker(world.advance, FakeHistory(world.log), leases or FakeLeases(), SAFETY_NET, "worker-1")
+    worker = Worker(world.advance, history or FakeHistory(world.log), leases or FakeLeases(), SAFETY_NET, "worker-1")
 
     async def whole() -> None:
         stop = asyncio.Event()
@@ -113,9 +130,7 @@ def test_waking_a_generation_the_worker_does_not_drive_says_so(world: World) -> 
 
 
 def renewing_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Leases renewed every 0.05 s, and a worker that looks at them at least as often."""
-    for name in ("RENEW_EVERY_S", "IDLE_SCAN_S", "SCAN_GAP_S"):
-        monkeypatch.setattr(worker_module, name, 0.05)
+    monkeypatch.setattr(worker_module, "RENEW_EVERY_S", 0.05)
 
 
 async def renewals_during(leases: CountingLeases, generation_id: UUID, seconds: float) -> int:
@@ -153,6 +168,22 @@ def test_a_step_longer_than_the_lease_keeps_its_lease(world: World, monkeypatch:
         await until(lambda: world.log.generation(generation.id).stage == "Submitted")
 
     with_a_running_worker(world, scenario, leases)
+
+
+def test_leases_are_renewed_while_a_scan_is_held_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    renewing_often(monkeypatch)
+    generation = reported(world, running(0.0))
+    leases, history = CountingLeases(), HeldUpHistory(world)
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        history.going.clear()
+        try:
+            assert await renewals_during(leases, generation.id, 0.6) >= 6
+        finally:
+            history.going.set()
+
+    with_a_running_worker(world, scenario, leases, history)
 
 
 def test_a_generation_whose_lease_another_worker_took_is_left_to_it_before_its_next_step(
