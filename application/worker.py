@@ -39,6 +39,16 @@ class WorkerReport:
         self.finished[status] = self.finished.get(status, 0) + 1
 
 
+@dataclass(eq=False)
+class _Driven:
+    """A generation this worker drives: its driver's task, the alarm that wakes the driver from a pause (a report of
+    the task's end, a stop, a lost lease), and whether another worker took its lease."""
+
+    task: asyncio.Task[None] = field(init=False)
+    alarm: asyncio.Event = field(default_factory=asyncio.Event)
+    lease_lost: bool = False
+
+
 class Worker:
     """Runs until stopped (or, with `once`, until no generation is left unfinished).
 
@@ -67,11 +77,9 @@ class Worker:
         self.on_finished = on_finished
         self.stop_grace_s = stop_grace_s
         self.report = WorkerReport()
-        self._handling: dict[UUID, asyncio.Task[None]] = {}
-        self._alarms: dict[UUID, asyncio.Event] = {}
+        self._driven: dict[UUID, _Driven] = {}
         self._finished: set[UUID] = set()
         self._releasing: list[UUID] = []
-        self._lost: set[UUID] = set()
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
         scanned = -SCAN_GAP_S
@@ -85,13 +93,13 @@ class Worker:
                 unfinished = await asyncio.to_thread(self.history.unfinished_ids, concurrency * 4, self.holder)
                 self._finished &= set(unfinished)
                 unfinished = [generation_id for generation_id in unfinished if generation_id not in self._finished]
-                if once and not unfinished and not self._handling:
+                if once and not unfinished and not self._driven:
                     break
                 await self._release_finished()
                 await self._take_up(unfinished, concurrency, stop)
                 await self._wait(stop)
         finally:
-            if self._handling:
+            if self._driven:
                 await self._end_steps_in_hand(stop)
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
@@ -101,19 +109,19 @@ class Worker:
     def wake(self, generation_id: UUID) -> bool:
         """Polls the generation's task now rather than at its next poll (its provider reported the task's end);
         false when this worker is not driving the generation."""
-        alarm = self._alarms.get(generation_id)
-        if alarm is None:
+        driven = self._driven.get(generation_id)
+        if driven is None:
             return False
-        alarm.set()
+        driven.alarm.set()
         return True
 
     async def _end_steps_in_hand(self, stop: asyncio.Event) -> None:
-        in_hand = list(self._handling.values())
+        in_hand = [driven.task for driven in self._driven.values()]
         if not stop.is_set():
             await asyncio.gather(*in_hand, return_exceptions=True)
             return
-        for alarm in self._alarms.values():
-            alarm.set()
+        for driven in self._driven.values():
+            driven.alarm.set()
         # A submit that has sent nothing is left at once, when the stop comes or when a step in hand reaches one
         # (a submit looked up and tried again): it may wait for ever for the provider's room, whose tasks belong
         # to generations no longer polled here.
@@ -128,16 +136,16 @@ class Worker:
         await asyncio.gather(*in_hand, return_exceptions=True)
 
     def _leave_submits_that_sent_nothing(self) -> None:
-        for generation_id, task in self._handling.items():
-            if self.advance.has_sent_nothing(generation_id) and not task.cancelling():
-                task.cancel()
+        for generation_id, driven in self._driven.items():
+            if self.advance.has_sent_nothing(generation_id) and not driven.task.cancelling():
+                driven.task.cancel()
 
     async def _take_up(self, unfinished: list[UUID], concurrency: int, stop: asyncio.Event) -> None:
         """Leases as many of the unfinished generations as there is room for, a batch of leases at a time,
         going further down the list past those that other workers hold."""
-        candidates = [generation_id for generation_id in unfinished if generation_id not in self._handling]
-        while candidates and len(self._handling) < concurrency:
-            room = concurrency - len(self._handling)
+        candidates = [generation_id for generation_id in unfinished if generation_id not in self._driven]
+        while candidates and len(self._driven) < concurrency:
+            room = concurrency - len(self._driven)
             wanted, candidates = candidates[:room], candidates[room:]
             held = await asyncio.to_thread(self.leases.acquire_many, wanted, self.holder, LEASE_S)
             taken = [generation_id for generation_id in wanted if generation_id in held]
@@ -145,9 +153,8 @@ class Worker:
             read = await asyncio.to_thread(self.advance.current_of, taken) if taken else {}
             self.advance.take_up(read.values())
             for generation_id in taken:
-                self._handling[generation_id] = asyncio.create_task(
-                    self._drive(generation_id, stop, read.get(generation_id))
-                )
+                driven = self._driven[generation_id] = _Driven()
+                driven.task = asyncio.create_task(self._drive(generation_id, driven, stop, read.get(generation_id)))
 
     async def _keep_leases(self) -> None:
         """Renews the leases of every generation in hand, in one batch every RENEW_EVERY_S, whatever its driver is
@@ -155,7 +162,7 @@ class Worker:
         next step."""
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
-            in_hand = list(self._handling)
+            in_hand = list(self._driven)
             if not in_hand:
                 continue
             try:
@@ -164,9 +171,10 @@ class Worker:
                 log.exception("renewing %d leases failed; tried again in %.0f s", len(in_hand), RENEW_EVERY_S)
                 continue
             for generation_id in in_hand:
-                if generation_id not in held and generation_id in self._alarms:
-                    self._lost.add(generation_id)
-                    self._alarms[generation_id].set()
+                driven = self._driven.get(generation_id)
+                if generation_id not in held and driven is not None:
+                    driven.lease_lost = True
+                    driven.alarm.set()
 
     async def _release_finished(self) -> None:
         # Given back together once per scan: a lease is a hint, and one left behind by a crash here only
@@ -177,14 +185,17 @@ class Worker:
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.create_task(stop.wait())]
-        if self._handling:
-            waiters.append(asyncio.create_task(asyncio.wait(list(self._handling.values()), return_when=asyncio.FIRST_COMPLETED)))
+        if self._driven:
+            drivers = [driven.task for driven in self._driven.values()]
+            waiters.append(asyncio.create_task(asyncio.wait(drivers, return_when=asyncio.FIRST_COMPLETED)))
         done, pending = await asyncio.wait(waiters, timeout=IDLE_SCAN_S, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
 
-    async def _drive(self, generation_id: UUID, stop: asyncio.Event, known: VideoGeneration | None) -> None:
-        alarm = self._alarms[generation_id] = asyncio.Event()
+    async def _drive(
+        self, generation_id: UUID, driven: _Driven, stop: asyncio.Event, known: VideoGeneration | None
+    ) -> None:
+        alarm = driven.alarm
         try:
             if known is None:
                 known = await asyncio.to_thread(self.advance.current, generation_id)
@@ -194,7 +205,7 @@ class Worker:
             told_when_done = self.advance.is_told_when_done(known)
             delays = self.policy.poll_delays(told_when_done=told_when_done)
             unwoken = reread = False
-            while not stop.is_set() and generation_id not in self._lost:
+            while not stop.is_set() and not driven.lease_lost:
                 try:
                     step = await self.advance(generation_id, known=known, reread=reread)
                 except Exception:  # noqa: BLE001 - one generation's trouble must not stop the others
@@ -227,11 +238,8 @@ class Worker:
                 reread = told_when_done  # the server that received the report may have ended it
                 alarm.clear()
         finally:
-            self._alarms.pop(generation_id, None)
-            self._handling.pop(generation_id, None)
-            if generation_id in self._lost:
-                self._lost.discard(generation_id)
-            else:
+            self._driven.pop(generation_id, None)
+            if not driven.lease_lost:
                 self._releasing.append(generation_id)
 
 
