@@ -57,7 +57,8 @@ class Worker:
     then leaves what still waits to the next worker, as a crash would: a download starts again.
 
     A task whose provider reports its end (a webhook) is polled only as a safety net, and at once when `wake`
-    says the report came."""
+    says the report came. The leases of the generations in hand are renewed together, whatever their steps are
+    doing; a generation whose lease another worker took is left to it before its next step."""
 
     def __init__(
         self,
@@ -99,11 +100,13 @@ class Worker:
                 await self._take_up(unfinished, concurrency, stop)
                 await self._wait(stop)
         finally:
-            if self._driven:
-                await self._end_steps_in_hand(stop)
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
-            await self._release_finished()
+            try:
+                if self._driven:
+                    await self._end_steps_in_hand(stop)
+            finally:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
+                await self._release_finished()
         return self.report
 
     def wake(self, generation_id: UUID) -> bool:
