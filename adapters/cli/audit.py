@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from eventsourcing.cipher import AESCipher
 
 from adapters.container import Container
 from adapters.presentation import audit_json, event_json
@@ -79,4 +78,6 @@ def rebuild() -> None:
 
 def keygen() -> None:
     """Print a fresh AES-256 key for VIDEOGEN_CIPHER_KEY (keep it: without it the events cannot be read)."""
+    from eventsourcing.cipher import AESCipher  # pycryptodome takes 30 ms to load, which no other command needs
+
     typer.echo(AESCipher.create_key(KEY_BYTES))
