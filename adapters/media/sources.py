@@ -106,7 +106,7 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
         if host.lower() in self.allowed_hosts:
             addresses = [host]
         else:
-            addresses = await public_addresses(host, port, self.public)
+            addresses = await _public_addresses(host, port, self.public)
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:
@@ -134,7 +134,7 @@ def _pinned(backend: httpcore.AsyncNetworkBackend) -> httpx.AsyncHTTPTransport:
     return transport
 
 
-async def public_addresses(host: str, port: int, public: Callable[[IPAddress], bool] = is_public) -> list[str]:
+async def _public_addresses(host: str, port: int, public: Callable[[IPAddress], bool]) -> list[str]:
     """The host's addresses, in the resolver's order; PrivateAddress unless every one of them is public."""
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -34,9 +34,11 @@ class CountingLeases(FakeLeases):
     def __init__(self) -> None:
         super().__init__()
         self.asked: list[UUID] = []
+        self.batches: list[set[UUID]] = []
 
     def acquire_many(self, generation_ids: Sequence[UUID], holder: str, seconds: float) -> set[UUID]:
         self.asked += generation_ids
+        self.batches.append(set(generation_ids))
         return super().acquire_many(generation_ids, holder, seconds)
 
 
@@ -81,6 +83,10 @@ async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def until_submitted(world: World, generation: VideoGeneration) -> None:
+    await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+
+
 def reported(world: World, *script: Step) -> VideoGeneration:
     """A generation whose provider reports its task's end, and answers its polls with `script`."""
     world.provider.tells_when_done = True
@@ -100,7 +106,7 @@ def test_a_task_whose_provider_reports_its_end_is_polled_only_when_the_worker_is
     generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         await asyncio.sleep(0.3)  # thirty polls at the policy's pace for a provider that does not tell
         (task,) = world.provider.tasks.values()
         assert task.polls == 0
@@ -147,7 +153,7 @@ def test_a_safety_nets_pause_longer_than_the_lease_renews_the_lease_on_the_way(
     leases = CountingLeases()
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         assert await renewals_during(leases, generation.id, 0.4) >= 4
         (task,) = world.provider.tasks.values()
         assert task.polls == 0
@@ -165,7 +171,25 @@ def test_a_step_longer_than_the_lease_keeps_its_lease(world: World, monkeypatch:
         await until(lambda: len(world.provider.submitted) == 1)
         assert await renewals_during(leases, generation.id, 0.4) >= 4
         world.provider.answering.set()
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
+
+    with_a_running_worker(world, scenario, leases)
+
+
+def test_the_leases_in_hand_are_renewed_together_in_one_batch(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    renewing_often(monkeypatch)
+    first = reported(world, running(0.0))
+    second = world.request()
+    leases = CountingLeases()
+
+    async def scenario(worker: Worker, stop: asyncio.Event) -> None:
+        await until_submitted(world, first)
+        await until_submitted(world, second)
+        already = len(leases.batches)
+        await asyncio.sleep(0.3)
+        renewals = leases.batches[already:]
+        assert len(renewals) >= 3
+        assert all(batch == {first.id, second.id} for batch in renewals)
 
     with_a_running_worker(world, scenario, leases)
 
@@ -176,7 +200,7 @@ def test_leases_are_renewed_while_a_scan_is_held_up(world: World, monkeypatch: p
     leases, history = CountingLeases(), HeldUpHistory(world)
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         history.going.clear()
         try:
             assert await renewals_during(leases, generation.id, 0.6) >= 6
@@ -194,7 +218,7 @@ def test_a_generation_whose_lease_another_worker_took_is_left_to_it_before_its_n
     leases = FakeLeases()
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         leases.held[generation.id] = "worker-2"  # this worker's lease ran out, and another took it
 
         await asyncio.sleep(0.3)
@@ -213,7 +237,7 @@ def test_a_stopped_worker_does_not_wait_out_a_safety_nets_pause(world: World) ->
     async def scenario() -> float:
         stop = asyncio.Event()
         running_worker = asyncio.create_task(worker.run(concurrency=4, once=False, stop=stop))
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         await asyncio.sleep(0.1)
         loop = asyncio.get_running_loop()
         stopped_at = loop.time()
@@ -252,7 +276,7 @@ def test_a_task_polled_because_its_report_arrived_logs_nothing(world: World, cap
     generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         worker.wake(generation.id)
         await until(lambda: world.log.generation(generation.id).stage == "Charged", timeout=1.0)
 
@@ -268,7 +292,7 @@ def test_a_generation_ended_by_another_process_is_not_downloaded_again_and_its_t
     generation = reported(world, succeeded())
 
     async def scenario(worker: Worker, stop: asyncio.Event) -> None:
-        await until(lambda: world.log.generation(generation.id).stage == "Submitted")
+        await until_submitted(world, generation)
         # The server received the report and stepped the generation itself: it was not this worker's to wake.
         await world.advance(generation.id)
         assert world.log.generation(generation.id).stage == "Charged"
