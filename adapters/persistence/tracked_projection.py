@@ -114,6 +114,10 @@ class TrackedProjection:
         self.log_table: Table = recorder.events_record_cls.__table__
 
     def catch_up(self) -> None:
+        """Applies the events logged after the position. Queries catch up before each read, so one with nothing to
+        apply only reads: it takes no write lock and commits nothing."""
+        if not self._behind():
+            return
         while self._catch_up_batch():
             pass
 
@@ -132,6 +136,17 @@ class TrackedProjection:
                 select(projection_positions.c.notification_id).where(projection_positions.c.name == self.name)
             ).scalar_one_or_none()
         return found or 0
+
+    def _behind(self) -> bool:
+        position = (
+            select(projection_positions.c.notification_id)
+            .where(projection_positions.c.name == self.name)
+            .scalar_subquery()
+        )
+        last = select(func.max(self.log_table.c.id)).scalar_subquery()
+        with self.engine.connect() as connection:
+            position_now, last_now = connection.execute(select(position, last)).one()
+        return (last_now or 0) > (position_now or 0)
 
     def _apply_batch(self, connection: Connection, batch: Sequence[LoggedEvent]) -> None:
         """Applies a batch of events in log order, decoding only those whose payload it needs."""

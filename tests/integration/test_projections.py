@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, event, func, select
 from sqlalchemy.exc import IntegrityError
 
 import adapters.persistence.tracked_projection as tracked_projection
@@ -353,6 +353,28 @@ def test_a_catch_up_in_big_batches_goes_on_from_rows_applied_one_event_at_a_time
     monkeypatch.setattr(tracked_projection, "BATCH", 1)
     RebuildProjections(projections)()
     assert rows(engine) == continued
+
+
+def test_a_projection_with_nothing_new_to_apply_only_reads(
+    engine: Engine, event_log: EventLog, projections: list[TrackedProjection]
+) -> None:
+    """Queries catch up before each read: one that finds the projection caught up takes no write lock."""
+    Story(event_log).tell()
+    for projection in projections:
+        projection.catch_up()
+    statements: list[str] = []
+
+    def note(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        for projection in projections:
+            projection.catch_up()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert statements and set(statements) == {"SELECT"}
 
 
 @pytest.mark.parametrize("released_after", [False, True])
