@@ -120,7 +120,7 @@ async def ai_video_generate(
     image_data: bytes | str | None = None,
     image_base64: str | None = None,
     operation_type: str = "text-to-video",
-    provider: str | None = LEGACY_PROVIDER,
+    provider: str | None = None,
     user_id: str | int | None = None,
     progress_callback: ProgressCallback | None = None,
     *,
@@ -135,8 +135,8 @@ async def ai_video_generate(
     `mask_image_data`/`mask_image_base64` for the avatar and enhance operations, `source_module` (default
     "main_video_generation") and `idempotency_key`. The Hugging Face-only `num_frames`, `guidance_scale`
     and `num_inference_steps` are ignored with a DeprecationWarning; any other unknown keyword with a
-    UserWarning. `provider="huggingface"` (the old default) means the configured provider, with a
-    DeprecationWarning; "wavespeed" or "sandbox" asks for that provider's models.
+    UserWarning. No provider means the configured one; `provider="huggingface"` (the old default, which callers
+    still pass) means it too, with a DeprecationWarning; "wavespeed" or "sandbox" asks for that provider's models.
 
     Returns `video_bytes` (read from the stored file), `prompt`, `duration` (seconds, float),
     `model_name` (the full model id), `cost` (USD as a float, the old type; `cost_usd` has the exact

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -180,11 +183,21 @@ def test_a_plan_limit_is_429_with_the_old_detail_and_usage_info(services: Contai
     assert (usage["limit_type"], usage["calls"], usage["calls_limit"], usage["plan"]) == ("video_calls", 1, 1, "free")
 
 
-def test_the_old_hugging_face_default_maps_to_the_configured_provider_with_a_deprecation_warning(
+def test_a_call_naming_no_provider_uses_the_configured_one_and_warns_of_nothing(services: Container) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = asyncio.run(ai_video_generate(prompt="a kite", user_id="u1", services=services, **FAST))
+
+    assert result["provider"] == "sandbox"
+
+
+def test_the_old_hugging_face_provider_maps_to_the_configured_one_with_a_deprecation_warning(
     services: Container,
 ) -> None:
     with pytest.warns(DeprecationWarning, match="huggingface"):
-        result = asyncio.run(ai_video_generate(prompt="a kite", user_id="u1", services=services, **FAST))
+        result = asyncio.run(
+            ai_video_generate(prompt="a kite", user_id="u1", provider="huggingface", services=services, **FAST)
+        )
 
     assert result["provider"] == "sandbox"
 
@@ -299,3 +312,25 @@ def test_a_generation_past_its_deadline_is_504_with_the_tasks_current_status(
     assert error.detail["code"] == "deadline_exceeded"
     assert error.detail["current_status"] == "processing"
     assert error.detail["prediction_id"] == standin.created()[0].id
+
+
+def test_the_readmes_embedding_example_runs_as_written_offline(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Embedding") :]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("VIDEOGEN_", "WAVESPEED_"))
+    }
+    environment["VIDEOGEN_DATA_DIR"] = str(tmp_path / "data")
+
+    ran = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], cwd=tmp_path, env=environment, capture_output=True,
+        text=True, timeout=120,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert "100% Video generation completed!" in ran.stdout
+    file_path = ran.stdout.strip().splitlines()[-1].split()[0]
+    assert Path(file_path).is_file() and Path(file_path).is_relative_to(tmp_path / "data")
