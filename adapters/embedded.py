@@ -381,6 +381,8 @@ def _failure(services: Container, generation: VideoGeneration, view: GenerationV
     }
     if view.status == "rejected":
         detail["field"] = view.field
+        if view.allowed:
+            detail["allowed"] = list(view.allowed)
         if code in PLAN_LIMITS:
             usage = services.queries().usage(view.user_id)
             detail["error"] = "Usage limit exceeded"

@@ -73,6 +73,8 @@ def generation_json(view: GenerationView) -> dict[str, Any]:
         body["message"] = view.message
         body["field"] = view.field
         body["provider_may_bill"] = view.provider_may_bill
+        if view.allowed:
+            body["allowed"] = list(view.allowed)
     return body
 
 

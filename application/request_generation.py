@@ -160,7 +160,9 @@ class RequestGeneration:
                 quota = self.log.quota(request.user_id, period)
                 quota.reserve(generation_id, approval.quote, plan, approval.model.id)
         except Refusal as refusal:
-            generation.reject(code=refusal.code, field=refusal.field, message=refusal.message)
+            generation.reject(
+                code=refusal.code, field=refusal.field, message=refusal.message, allowed=refusal.allowed
+            )
             return Decided(generation, (generation,))
         generation.validate(
             model=approval.model.id,

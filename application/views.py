@@ -39,6 +39,7 @@ class GenerationView:
     code: str | None = None
     message: str | None = None
     field: str | None = None
+    allowed: tuple[str, ...] = ()
     provider_may_bill: bool | None = None
 
     @classmethod
@@ -72,6 +73,7 @@ class GenerationView:
             code=error.get("code"),
             message=error.get("message"),
             field=error.get("field"),
+            allowed=tuple(error.get("allowed", ())),
             provider_may_bill=error.get("provider_may_bill"),
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -119,9 +119,17 @@ class VideoGeneration(Aggregate):
             state["aspect_ratio"] = FrameSize(state["width"], state["height"]).orientation
 
     class Rejected(Aggregate.Event):
+        class_version = 2
+
         code: str
         field: str | None
         message: str
+        allowed: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Release 1 kept the allowed values only in the message's words.
+            state["allowed"] = []
 
     class SubmitAttempted(Aggregate.Event):
         attempt: int
@@ -282,14 +290,14 @@ class VideoGeneration(Aggregate):
         self.period = period
         self.deadline = deadline
 
-    def reject(self, *, code: str, field: str | None, message: str) -> None:
+    def reject(self, *, code: str, field: str | None, message: str, allowed: Sequence[str] = ()) -> None:
         self._allow("Rejected")
-        self._rejected(code=code, field=field, message=message)
+        self._rejected(code=code, field=field, message=message, allowed=list(allowed))
 
     @event(Rejected)
-    def _rejected(self, code: str, field: str | None, message: str) -> None:
+    def _rejected(self, code: str, field: str | None, message: str, allowed: list[str]) -> None:
         self.stage = "Rejected"
-        self.error = {"code": code, "field": field, "message": message}
+        self.error = {"code": code, "field": field, "message": message, "allowed": allowed}
 
     def attempt_submit(self) -> None:
         """Recorded before the submit request leaves, so that a lost answer can be looked up later."""

@@ -237,6 +237,8 @@ def rejected(services: Container, view: GenerationView) -> JSONResponse:
     """A request refused by the pre-flight: recorded as a rejected generation, answered as an error."""
     code = view.code or "refused"
     extra: dict[str, Any] = {"generation_id": str(view.generation_id), "generation": generation_json(view)}
+    if view.allowed:
+        extra["allowed"] = list(view.allowed)
     if code in PLAN_LIMITS:
         extra["usage_info"] = {**usage_json(services.queries().usage(view.user_id)), "limit_type": PLAN_LIMITS[code]}
     return JSONResponse(error_body(code, view.message, view.field, **extra), status_code=refusal_status(code))

@@ -152,6 +152,8 @@ def test_bad_input_exits_2_with_one_clear_line_and_charges_nothing(cli: Cli, arg
     assert "Traceback" not in run.stderr
     rejection = run.json()
     assert (rejection["status"], rejection["code"], rejection["field"]) == ("rejected", code, field)
+    if code in ("unknown_model", "invalid_duration", "invalid_resolution"):
+        assert rejection["allowed"]
     usage = cli("usage", "--json").json()
     assert (usage["calls"], usage["spent"], usage["reserved"]) == (0, "0.00", "0.00")
 

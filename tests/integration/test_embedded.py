@@ -168,6 +168,7 @@ def test_the_error_is_a_fastapi_http_exception_so_a_fastapi_host_answers_as_befo
 
     assert isinstance(error, fastapi.HTTPException)
     assert error.status_code == 400 and error.detail["code"] == "invalid_resolution"
+    assert "480p" in error.detail["allowed"]
 
 
 def test_a_plan_limit_is_429_with_the_old_detail_and_usage_info(services: Container) -> None:

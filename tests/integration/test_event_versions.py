@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine, column, create_engine, select, table
 
 from adapters.history.projection import SqlHistoryView
@@ -85,9 +86,9 @@ def test_todays_changed_events_are_stored_as_version_2_and_unchanged_ones_withou
     finally:
         engine.dispose()
     versions = {topic.rsplit(".", 1)[-1]: json.loads(bytes(state)).get("class_version") for topic, state in rows}
-    assert versions == {"Requested": 2, "Rejected": None}
+    assert versions == {"Requested": 2, "Rejected": 2}
     assert {cls.__name__ for cls in GENERATION_EVENTS if getattr(cls, "class_version", 1) == 2} == {
-        "Requested", "Validated", "Completed"
+        "Requested", "Validated", "Completed", "Rejected"
     }
 
 
@@ -118,3 +119,16 @@ def test_the_projections_catch_up_on_release_1_rows(event_log: EventLog, ids: di
     assert history.claimed_task_ids("huggingface") == {"hf-0042"}  # the requested provider stands
     assert SqlUsageReport(engine, event_log).months("bruno") == [UsageMonth("bruno", "2025-03", 0, Decimal("0"), Decimal("0"))]
     assert SqlUsageReport(engine, event_log).months("ana") == [UsageMonth("ana", "2025-03", 2, Decimal("0.360"), Decimal("0"))]
+
+
+def test_a_rejection_stored_before_it_kept_the_allowed_values_reads_back_with_none(event_log: EventLog) -> None:
+    state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-20T10:00:00+00:00"},
+        "code": "invalid_duration", "field": "duration", "message": "model m makes videos of 5 or 10 seconds, not 7",
+    }
+    stored = StoredEvent(uuid4(), 2, "domain.generation:VideoGeneration.Rejected", json.dumps(state).encode())
+
+    rejected = event_log.mapper.to_domain_event(stored)
+
+    assert isinstance(rejected, VideoGeneration.Rejected)
+    assert (rejected.code, rejected.field, rejected.allowed) == ("invalid_duration", "duration", [])

@@ -243,6 +243,8 @@ def test_bad_input_is_answered_with_contract_codes_400_or_422_naming_the_field(t
             assert unknown.status_code == 400
             assert (unknown.json()["code"], unknown.json()["field"]) == ("unknown_model", "model")
             assert unknown.json()["generation"]["status"] == "rejected"
+            assert "sandbox/text-to-video" in unknown.json()["allowed"]
+            assert unknown.json()["generation"]["allowed"] == unknown.json()["allowed"]
             assert wrong_type.status_code == 422
             assert (wrong_type.json()["code"], wrong_type.json()["field"]) == ("invalid_value", "duration")
             assert unconfigured.status_code == 400 and unconfigured.json()["code"] == "provider_not_configured"

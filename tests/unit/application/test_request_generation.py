@@ -161,6 +161,18 @@ def test_each_refusal_is_recorded_as_rejected_with_its_code_and_field_and_costs_
     assert world.ledger.entries == {}
 
 
+@pytest.mark.parametrize(
+    ("asked", "field"), [({"duration": 25}, "duration"), ({"resolution": "8k"}, "resolution"), ({"model": "acme/x"}, "model")]
+)
+def test_a_recorded_refusal_keeps_the_allowed_values_it_names(world: World, asked: dict[str, Any], field: str) -> None:
+    generation = world.request(**asked)
+
+    rejected = only(world.log, generation.id, "Rejected")
+    assert rejected.field == field
+    assert rejected.allowed and all(isinstance(value, str) for value in rejected.allowed)
+    assert generation.error is not None and generation.error["allowed"] == rejected.allowed
+
+
 def test_an_input_over_any_input_limit_leaves_nothing_in_storage(world: World) -> None:
     world.sources.add("/photos/endless.png", _huge_png_stream)
 

@@ -282,7 +282,13 @@ def test_validation_records_the_decided_model_size_quote_and_deadline() -> None:
 
 def test_a_rejection_records_the_refusal_code_field_and_message() -> None:
     g = at_stage("Rejected")
-    assert g.error == {"code": "unknown_model", "field": "model", "message": "unknown model 'x'"}
+    assert g.error == {"code": "unknown_model", "field": "model", "message": "unknown model 'x'", "allowed": []}
+
+
+def test_a_rejection_records_the_allowed_values_it_names() -> None:
+    g = at_stage("Requested")
+    g.reject(code="invalid_duration", field="duration", message="not 7.5", allowed=("5", "10"))
+    assert g.error == {"code": "invalid_duration", "field": "duration", "message": "not 7.5", "allowed": ["5", "10"]}
 
 
 def test_each_submit_attempt_counts_one_more_attempt() -> None:
