@@ -6,10 +6,11 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, PromptTooLong
 from domain.operation import Operation
+from domain.preflight import MAX_PROMPT_CHARS
 
 INPUT_ROLES = ("image", "audio", "video", "mask_image")
 MediaSource = str | bytes
@@ -36,6 +37,19 @@ class GenerationRequest(BaseModel):
     inputs: dict[str, str | bytes] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
 
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _not_too_long(cls, text: str | None, info: ValidationInfo) -> str | None:
+        # Refused here, before anything is recorded: a pre-flight refusal keeps the request in its Requested event,
+        # so a prompt of megabytes would be stored, and sent back with every view of the generation.
+        length = len(text.strip()) if text is not None else 0
+        if length > MAX_PROMPT_CHARS:
+            raise PromptTooLong(
+                f"the {info.field_name} has {length} characters; at most {MAX_PROMPT_CHARS} are allowed",
+                field=info.field_name,
+            )
+        return text
+
     @field_validator("inputs")
     @classmethod
     def _known_roles(cls, inputs: dict[str, str | bytes]) -> dict[str, str | bytes]:
@@ -56,7 +70,7 @@ class GenerationRequest(BaseModel):
 
 
 def parse_request(**fields: Any) -> GenerationRequest:
-    """A GenerationRequest, or InvalidValue naming the first field that is wrong and what it allows."""
+    """A GenerationRequest; InvalidValue naming the first field that is wrong and what it allows, or PromptTooLong."""
     try:
         return GenerationRequest(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as error:

@@ -90,6 +90,8 @@ async def read_generation_body(request: Request, caller: str, idempotency_header
     else:
         try:
             raw = json.loads(await request.body() or b"{}")
+        except RecursionError:
+            raise BodyShapeError("body", "the body's JSON nests too deeply") from None
         except ValueError:
             raise BodyShapeError("body", "the body is neither JSON nor multipart/form-data") from None
         if not isinstance(raw, dict):

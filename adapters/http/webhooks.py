@@ -72,7 +72,7 @@ class WaveSpeedWebhooks:
 def _task_id(body: bytes) -> str:
     try:
         prediction = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidValue("the delivery's body is not JSON", field="body") from None
     if isinstance(prediction, dict) and isinstance(prediction.get("data"), dict):
         prediction = prediction["data"]  # tolerate the API's envelope, though deliveries come without one

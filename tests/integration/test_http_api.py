@@ -239,6 +239,9 @@ def test_bad_input_is_answered_with_contract_codes_400_or_422_naming_the_field(t
             not_json = await client.post("/generations", content=b"{", headers={**ANA, "content-type": "application/json"})
             bad_limit = await client.get("/generations?limit=0", headers=ANA)
             extra = await post(client, colour="blue")
+            nested = b'{"prompt": "x", "options": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+            too_deep = await client.post("/generations", content=nested, headers={**ANA, "content-type": "application/json"})
+            too_long = await post(client, prompt="x" * 20_000)
 
             assert unknown.status_code == 400
             assert (unknown.json()["code"], unknown.json()["field"]) == ("unknown_model", "model")
@@ -251,7 +254,12 @@ def test_bad_input_is_answered_with_contract_codes_400_or_422_naming_the_field(t
             assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_value"
             assert bad_limit.status_code == 422 and bad_limit.json()["field"] == "limit"
             assert extra.status_code == 422 and extra.json()["field"] == "colour"
-            for answer in (unknown, wrong_type, not_json, bad_limit, extra):
+            assert too_deep.status_code == 422 and (too_deep.json()["code"], too_deep.json()["field"]) == ("invalid_value", "body")
+            assert too_long.status_code == 400 and (too_long.json()["code"], too_long.json()["field"]) == ("prompt_too_long", "prompt")
+            assert len(too_long.content) < 1000  # refused before it is recorded, so not sent back
+            listed = (await client.get("/generations", headers=ANA)).json()
+            assert listed and all(len(item["prompt"] or "") < 20_000 for item in listed)
+            for answer in (unknown, wrong_type, not_json, bad_limit, extra, too_deep, too_long):
                 assert {"code", "message", "field"} <= set(answer.json())
 
     run(test)

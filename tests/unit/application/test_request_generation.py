@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from application.requests import GenerationRequest
-from domain.errors import IdempotencyConflict
+from domain.errors import IdempotencyConflict, PromptTooLong
 from domain.generation import generation_id_for
 from domain.plan import Plan
+from domain.preflight import MAX_PROMPT_CHARS
 from application.ports import MediaFacts
 from conftest import World, run
 from fakes import JPEG, MP4, PNG, WAV, MiB, all_values, event_names, only
@@ -171,6 +172,23 @@ def test_a_recorded_refusal_keeps_the_allowed_values_it_names(world: World, aske
     assert rejected.field == field
     assert rejected.allowed and all(isinstance(value, str) for value in rejected.allowed)
     assert generation.error is not None and generation.error["allowed"] == rejected.allowed
+
+
+@pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
+def test_a_prompt_over_the_limit_is_refused_before_anything_is_recorded(world: World, field: str) -> None:
+    with pytest.raises(PromptTooLong) as refused:
+        world.request(**{field: "x" * (MAX_PROMPT_CHARS + 1)})
+
+    assert (refused.value.code, refused.value.field) == ("prompt_too_long", field)
+    assert str(MAX_PROMPT_CHARS + 1) in refused.value.message
+    assert world.log.recorder.max_notification_id() in (None, 0)
+    nothing_was_asked_of_any_provider(world)
+
+
+def test_a_prompt_at_the_limit_is_recorded_whole(world: World) -> None:
+    generation = world.request(prompt="x" * MAX_PROMPT_CHARS, negative_prompt="y" * MAX_PROMPT_CHARS)
+
+    assert generation.stage == "Validated" and generation.prompt == "x" * MAX_PROMPT_CHARS
 
 
 def test_an_input_over_any_input_limit_leaves_nothing_in_storage(world: World) -> None:
