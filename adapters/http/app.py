@@ -39,6 +39,9 @@ DESCRIPTION = (
     "Generate video with AI through one service: every step recorded, nothing paid twice. "
     f"The caller is named by the `{USER_HEADER}` header unless the host plugs in its own resolver."
 )
+HTTP_ERROR_CODES: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_value", "body"), 404: ("not_found", None), 405: ("method_not_allowed", None),
+}
 
 
 class ApiError(Exception):
@@ -89,6 +92,8 @@ class ContractRoute(APIRoute):
                 return JSONResponse(error_body("forbidden", str(error), "user_id"), status_code=403)
             except RequestValidationError as error:
                 return validation_response(error)
+            except StarletteHTTPException as error:  # a multipart body Starlette cannot parse, in a host's app too
+                return http_error_response(error)
 
         return answer
 
@@ -246,9 +251,14 @@ def rejected(services: Container, view: GenerationView) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return http_error_response(error)
+
+
+def http_error_response(error: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (a path it does not know, a body it cannot parse) in CONTRACT.md's shape."""
+    code, field = HTTP_ERROR_CODES.get(error.status_code, ("http_error", None))
     return JSONResponse(
-        error_body(code, str(error.detail)), status_code=error.status_code, headers=getattr(error, "headers", None)
+        error_body(code, str(error.detail), field), status_code=error.status_code, headers=getattr(error, "headers", None)
     )
 
 

@@ -418,6 +418,11 @@ def test_the_router_mounted_in_a_host_app_runs_its_worker_and_keeps_the_error_sh
             assert answer.headers["location"].endswith(f"/video/generations/{answer.json()['generation_id']}")
             refused = await client.get("/video/generations")
             assert refused.status_code == 401 and refused.json()["code"] == "unauthenticated"
+            no_boundary = await client.post(
+                "/video/generations", content=b"--x--", headers={**ANA, "content-type": "multipart/form-data"}
+            )
+            assert no_boundary.status_code == 400
+            assert (no_boundary.json()["code"], no_boundary.json()["field"]) == ("invalid_value", "body")
             assert (await client.get("/health")).json() == {"status": "ok"}
             deadline = time.monotonic() + 60
             while (state := (await client.get(answer.headers["location"], headers=ANA)).json())["status"] != "completed":
