@@ -124,7 +124,11 @@ def videogen_router(
         if inspect.isawaitable(user):
             user = await user
         if not user:
-            raise ApiError(401, "unauthenticated", f"who is asking? (the {USER_HEADER} header is missing)", USER_HEADER)
+            if identity is user_id_header:
+                raise ApiError(
+                    401, "unauthenticated", f"who is asking? (no single {USER_HEADER} header names the caller)", USER_HEADER
+                )
+            raise ApiError(401, "unauthenticated", "who is asking? (the host's identity resolver named no one)")
         if len(user) > MAX_USER_ID:
             raise ApiError(400, "invalid_value", f"a user id has at most {MAX_USER_ID} characters", USER_HEADER)
         return str(user)

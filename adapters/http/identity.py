@@ -18,5 +18,9 @@ which is right only behind a host (or gateway) that sets it and strips it from o
 
 
 def user_id_header(request: Request) -> str | None:
-    """The default resolver: the `X-User-Id` header, when present and not blank."""
-    return request.headers.get(USER_HEADER, "").strip() or None
+    """The default resolver: the `X-User-Id` header, when present once and not blank. Given twice, it names no one:
+    a gateway that adds its header instead of replacing the caller's would otherwise let the caller's own count."""
+    given = request.headers.getlist(USER_HEADER)
+    if len(given) != 1:
+        return None
+    return given[0].strip() or None

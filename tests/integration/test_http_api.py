@@ -475,3 +475,16 @@ def test_without_a_webhook_secret_deliveries_are_refused_503(tmp_path: Path) -> 
             assert answer.status_code == 503 and answer.json()["code"] == "provider_not_configured"
 
     run(test)
+
+
+def test_an_x_user_id_header_given_twice_names_no_one(tmp_path: Path) -> None:
+    services = sandbox(tmp_path)
+
+    async def test() -> None:
+        async with client_of(create_app(services, run_worker=False)) as client:
+            twice = [("X-User-Id", "mallory"), ("X-User-Id", "ana")]
+            answer = await client.get("/usage", headers=twice)
+            assert answer.status_code == 401 and answer.json()["code"] == "unauthenticated"
+            assert (await client.get("/usage", headers=[("X-User-Id", "ana")])).json()["user_id"] == "ana"
+
+    run(test)
