@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from domain.errors import InvalidValue, PromptTooLong
 from domain.operation import Operation
@@ -16,6 +16,17 @@ INPUT_ROLES = ("image", "audio", "video", "mask_image")
 MediaSource = str | bytes
 """An input as a caller names it: a local path, an http(s) URL, or the bytes themselves."""
 DEFAULT_USER = "local"
+
+
+def _no_truth_value(value: Any) -> Any:
+    # Pydantic reads true as 1: a duration of true seconds would be a video of one second.
+    if isinstance(value, bool):
+        raise ValueError(f"a number is needed, not {str(value).lower()}")
+    return value
+
+
+NotATruthValue = BeforeValidator(_no_truth_value)
+"""For a number field: true and false are refused rather than read as 1 and 0."""
 
 
 class GenerationRequest(BaseModel):
@@ -29,10 +40,10 @@ class GenerationRequest(BaseModel):
     model: str | None = None
     prompt: str | None = None
     negative_prompt: str | None = None
-    duration: float | None = Field(default=None, gt=0, le=3600)
+    duration: Annotated[float | None, NotATruthValue] = Field(default=None, gt=0, le=3600)
     resolution: str | None = None
     aspect_ratio: str | None = None
-    seed: int | None = None
+    seed: Annotated[int | None, NotATruthValue] = None
     options: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, str | bytes] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)

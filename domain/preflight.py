@@ -112,8 +112,7 @@ def require_inputs(model: VideoModel, inputs: Mapping[str, InputFacts]) -> None:
         if facts is None:
             if wanted.required:
                 raise MissingInput(
-                    f"{model.operation.value} with {model.id!r} needs {wanted.kind.value} input "
-                    f"'{wanted.role}' (a file path or an https URL)",
+                    f"{model.operation.value} with {model.id!r} needs {wanted.kind.value} input '{wanted.role}'",
                     field=wanted.role,
                 )
             continue
@@ -161,7 +160,7 @@ def decide_duration(model: VideoModel, asked: float | None, inputs: Mapping[str,
         )
     if asked is not None and abs(asked - seconds) > LENGTH_TOLERANCE_S:
         raise InvalidDuration(
-            f"the video lasts as long as the {what} ({seconds:.2f} s); --duration {asked:g} disagrees",
+            f"the video lasts as long as the {what} ({seconds:.2f} s); a duration of {asked:g} s disagrees",
             field="duration",
             allowed=[f"{seconds:.2f}"],
         )

@@ -7,7 +7,7 @@ file part named by its role. Never a path: a caller must not make the server rea
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from domain.errors import InvalidValue
 from domain.media import MAX_INPUT_BYTES
 from application.request_generation import ROLE_KINDS
-from application.requests import INPUT_ROLES, GenerationRequest, MediaSource, parse_request
+from application.requests import INPUT_ROLES, GenerationRequest, MediaSource, NotATruthValue, parse_request
 from adapters.inline_media import decode_inline, is_data_uri
 
 DEFAULT_SOURCE_MODULE = "http"
@@ -33,10 +33,10 @@ class GenerationBody(BaseModel):
     model: str | None = Field(default=None, description="A model id or alias (GET /models)")
     prompt: str | None = None
     negative_prompt: str | None = None
-    duration: float | None = Field(default=None, description="Seconds")
+    duration: Annotated[float | None, NotATruthValue] = Field(default=None, description="Seconds")
     resolution: str | None = Field(default=None, description="480p, 720p, 1080p, 2k or 4k")
     aspect_ratio: str | None = Field(default=None, description="16:9, 9:16 or 1:1")
-    seed: int | None = None
+    seed: Annotated[int | None, NotATruthValue] = None
     options: dict[str, Any] = Field(default_factory=dict, description="Model-specific inputs")
     inputs: dict[str, str] = Field(
         default_factory=dict, description="role (image, audio, video, mask_image) -> https URL or base64 data: URI"

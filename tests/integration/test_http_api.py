@@ -242,6 +242,7 @@ def test_bad_input_is_answered_with_contract_codes_400_or_422_naming_the_field(t
             nested = b'{"prompt": "x", "options": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
             too_deep = await client.post("/generations", content=nested, headers={**ANA, "content-type": "application/json"})
             too_long = await post(client, prompt="x" * 20_000)
+            truth = await post(client, duration=True)
 
             assert unknown.status_code == 400
             assert (unknown.json()["code"], unknown.json()["field"]) == ("unknown_model", "model")
@@ -256,6 +257,7 @@ def test_bad_input_is_answered_with_contract_codes_400_or_422_naming_the_field(t
             assert extra.status_code == 422 and extra.json()["field"] == "colour"
             assert too_deep.status_code == 422 and (too_deep.json()["code"], too_deep.json()["field"]) == ("invalid_value", "body")
             assert too_long.status_code == 400 and (too_long.json()["code"], too_long.json()["field"]) == ("prompt_too_long", "prompt")
+            assert truth.status_code == 422 and (truth.json()["code"], truth.json()["field"]) == ("invalid_value", "duration")
             assert len(too_long.content) < 1000  # refused before it is recorded, so not sent back
             listed = (await client.get("/generations", headers=ANA)).json()
             assert listed and all(len(item["prompt"] or "") < 20_000 for item in listed)
