@@ -69,7 +69,8 @@ def validation_response(error: RequestValidationError) -> JSONResponse:
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
     field = ".".join(location) or None
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-    return JSONResponse(error_body("invalid_value", message, field), status_code=422)
+    # 400, not FastAPI's 422: one status for every bad input, whichever check finds it (the old backend's too).
+    return JSONResponse(error_body("invalid_value", message, field), status_code=refusal_status("invalid_value"))
 
 
 class ContractRoute(APIRoute):
@@ -87,7 +88,9 @@ class ContractRoute(APIRoute):
             except Refusal as refusal:
                 return refusal_response(refusal)
             except BodyShapeError as error:
-                return JSONResponse(error_body("invalid_value", error.message, error.field), status_code=422)
+                return JSONResponse(
+                    error_body("invalid_value", error.message, error.field), status_code=refusal_status("invalid_value")
+                )
             except NotTheCaller as error:
                 return JSONResponse(error_body("forbidden", str(error), "user_id"), status_code=403)
             except RequestValidationError as error:

@@ -51,7 +51,7 @@ class GenerationBody(BaseModel):
 
 
 class BodyShapeError(Exception):
-    """The body does not have GenerationBody's shape (answered 422)."""
+    """The body does not have GenerationBody's shape (answered 400 invalid_value, as all bad input)."""
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
