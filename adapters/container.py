@@ -34,7 +34,7 @@ from adapters.history.projection import SqlHistoryView
 from adapters.library.assets import SqlAssetLibrary
 from adapters.media.probe import PyAvMediaProbe
 from adapters.media.sources import MediaSources
-from adapters.persistence.database import database_url, event_store_env, read_engine
+from adapters.persistence.database import creating_schema, database_url, event_store_env, read_engine, wal_journal
 from adapters.persistence.tables import metadata
 from adapters.reports.assets import SqlAssetIndex
 from adapters.reports.usage import SqlUsageReport
@@ -50,7 +50,9 @@ from adapters.work.leases import SqlLeases, new_holder
 
 
 def _url(settings: Settings) -> str:
-    return database_url(settings.database_url, settings.data_path)
+    url = database_url(settings.database_url, settings.data_path)
+    wal_journal(url)
+    return url
 
 
 def _event_store_env(settings: Settings, url: str) -> dict[str, str]:
@@ -60,7 +62,8 @@ def _event_store_env(settings: Settings, url: str) -> dict[str, str]:
 
 def _read_tables(url: str) -> Engine:
     engine = read_engine(url)
-    metadata.create_all(engine)
+    with creating_schema(engine) as connection:
+        metadata.create_all(connection)
     return engine
 
 

@@ -17,16 +17,35 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.factory import Factory
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from eventsourcing_sqlalchemy.recorders import (
+    SQLAlchemyAggregateRecorder,
+    SQLAlchemyApplicationRecorder,
+    SQLAlchemyRecorder,
+)
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from application.ports import WrittenBeside
 from adapters.persistence.bulk_insert import insert_rows
+from adapters.persistence.database import creating_schema
 from adapters.persistence.rows_beside import write_together
 
 
-class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
+class OneCreatorAtATime(SQLAlchemyRecorder):
+    """Creates its tables as the read tables are created: one process at a time (see `creating_schema`)."""
+
+    def create_table(self) -> None:
+        assert self.datastore.engine is not None
+        with creating_schema(self.datastore.engine) as connection:
+            for table in self.tables:
+                table.create(connection, checkfirst=True)
+
+
+class SnapshotRecorder(OneCreatorAtATime, SQLAlchemyAggregateRecorder):
+    pass
+
+
+class CoreInsertRecorder(OneCreatorAtATime, SQLAlchemyApplicationRecorder):
     def writes_beside(self) -> bool:
         return True
 
@@ -91,6 +110,8 @@ class CoreInsertRecorder(SQLAlchemyApplicationRecorder):
 
 
 class EventStoreFactory(Factory):
-    """eventsourcing-sqlalchemy's infrastructure, with the Core-insert recorder for the application's events."""
+    """eventsourcing-sqlalchemy's infrastructure, with the Core-insert recorder for the application's events, and
+    every table created one process at a time."""
 
     application_recorder_class = CoreInsertRecorder
+    aggregate_recorder_class = SnapshotRecorder

@@ -230,3 +230,18 @@ def test_generate_shows_a_progress_bar_on_a_terminal(cli: Cli) -> None:
     assert process.wait(timeout=120) == 0
     os.close(leader)
     assert b"100%" in shown and b"completed" in shown.lower()
+
+
+def test_commands_started_together_on_a_new_data_folder_all_find_it_ready(cli: Cli) -> None:
+    """A first `submit` and the worker beside it (or a few submits) create the database at the same moment."""
+    started = [
+        subprocess.Popen(
+            [VIDEOGEN, "submit", f"boat {number}", "--duration", "1", "--resolution", "480p"],
+            cwd=cli.home, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for number in range(8)
+    ]
+    finished = [(process.wait(timeout=120), *process.communicate()) for process in started]
+
+    assert [code for code, _, _ in finished] == [0] * 8, [stderr for _, _, stderr in finished]
+    assert len(cli("history", "--json").json()) == 8
