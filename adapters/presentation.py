@@ -20,7 +20,7 @@ def money(amount: Decimal | None) -> str | None:
         return None
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        amount = amount.quantize(Decimal("0.01"))
+        return f"{amount:.2f}"  # (quantize would fail past the context's 28 digits: a limit kept before they were capped)
     return f"{amount:f}"
 
 

@@ -10,6 +10,14 @@ from domain.plan import Plan
 from application.ports import SubscriptionPlans
 
 
+# Beyond these a limit means nothing a month can reach, and the stores and renderings of amounts would not hold it.
+MAX_CALLS = 1_000_000_000
+MAX_DOLLARS = Decimal("1000000000")
+DOLLAR_PLACES = 6
+MAX_USER_ID = 256
+MAX_NAME = 64
+
+
 class ManagePlans:
     """Plans are limits per calendar month (0 = unlimited); models are checked against the catalogue."""
 
@@ -17,10 +25,17 @@ class ManagePlans:
         self.plans = plans
 
     def set(self, user_id: str, *, calls: int, dollars: Decimal, models: list[str], name: str | None = None) -> Plan:
-        if calls < 0:
-            raise InvalidValue("--calls must be 0 (unlimited) or more", field="calls")
-        if dollars < 0:
-            raise InvalidValue("--dollars must be 0 (unlimited) or more", field="dollars")
+        if not 1 <= len(user_id) <= MAX_USER_ID:
+            raise InvalidValue(f"a user id has 1 to {MAX_USER_ID} characters", field="user_id")
+        if not 0 <= calls <= MAX_CALLS:
+            raise InvalidValue(f"calls must be 0 (unlimited) to {MAX_CALLS:,}, not {calls}", field="calls")
+        if not dollars.is_finite() or not 0 <= dollars <= MAX_DOLLARS:
+            raise InvalidValue(f"dollars must be 0 (unlimited) to {MAX_DOLLARS:,}, not {dollars}", field="dollars")
+        if name is not None and not 1 <= len(name) <= MAX_NAME:
+            raise InvalidValue(f"a plan's name has 1 to {MAX_NAME} characters", field="name")
+        exponent = dollars.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -DOLLAR_PLACES:
+            raise InvalidValue(f"dollars have at most {DOLLAR_PLACES} decimal places, not {dollars}", field="dollars")
         plan = Plan(
             name=name or "custom",
             calls_limit=calls,

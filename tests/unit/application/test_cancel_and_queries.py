@@ -348,15 +348,38 @@ def test_manage_plans_refuses_a_model_the_catalogue_does_not_know(world: World) 
 
 @pytest.mark.parametrize(
     ("calls", "dollars", "field"),
-    [(-1, Decimal("10"), "calls"), (10, Decimal("-0.01"), "dollars")],
-    ids=["negative calls", "negative dollars"],
+    [
+        (-1, Decimal("10"), "calls"), (10, Decimal("-0.01"), "dollars"),
+        (10**23, Decimal("10"), "calls"), (10, Decimal("1e26"), "dollars"), (10, Decimal("Infinity"), "dollars"),
+        (10, Decimal("NaN"), "dollars"), (10, Decimal("0.0000001"), "dollars"),
+    ],
+    ids=["negative calls", "negative dollars", "calls beyond any month", "dollars beyond any month", "infinite dollars",
+         "not a number", "below a millionth of a dollar"],
 )
-def test_manage_plans_refuses_negative_limits(world: World, calls: int, dollars: Decimal, field: str) -> None:
+def test_manage_plans_refuses_limits_it_could_not_keep_or_show(
+    world: World, calls: int, dollars: Decimal, field: str
+) -> None:
     with pytest.raises(InvalidValue) as raised:
         world.manage_plans.set("alice", calls=calls, dollars=dollars, models=[])
 
     assert raised.value.field == field
     assert world.plans.plans == {}
+
+
+@pytest.mark.parametrize(("user_id", "name", "field"), [("", None, "user_id"), ("u" * 257, None, "user_id"), ("alice", "n" * 65, "name")])
+def test_manage_plans_refuses_a_user_id_or_name_too_long_to_keep(
+    world: World, user_id: str, name: str | None, field: str
+) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        world.manage_plans.set(user_id, calls=1, dollars=Decimal("1"), models=[], name=name)
+
+    assert raised.value.field == field
+
+
+def test_manage_plans_keeps_the_largest_limits_it_allows(world: World) -> None:
+    plan = world.manage_plans.set("alice", calls=1_000_000_000, dollars=Decimal("1000000000"), models=[])
+
+    assert (plan.calls_limit, plan.dollars_limit) == (1_000_000_000, Decimal("1000000000"))
 
 
 def test_manage_plans_takes_zero_as_unlimited(world: World) -> None:
