@@ -10,6 +10,8 @@ from dataclasses import dataclass
 class Policy:
     deadline_s: float = 1800.0
     max_download_bytes: int = 2 * 1024**3
+    # A whole input, read and stored: a source that sends a byte now and then would otherwise hold a request for ever.
+    input_read_s: float = 120.0
     first_poll_s: float = 0.5
     max_poll_s: float = 5.0
     poll_growth: float = 1.5

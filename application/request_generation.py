@@ -6,6 +6,7 @@ no provider is called here, so a refused request costs nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -189,9 +190,14 @@ class RequestGeneration:
 
         key = input_key(generation_id, role)
         try:
-            stored = await self.storage.put(key, sniffed(), max_bytes=MAX_INPUT_BYTES[ROLE_KINDS[role]])
+            async with asyncio.timeout(self.policy.input_read_s):
+                stored = await self.storage.put(key, sniffed(), max_bytes=MAX_INPUT_BYTES[ROLE_KINDS[role]])
         except InputUnavailable as error:
             raise MissingInput(f"input '{role}' cannot be read: {error}", field=role) from None
+        except TimeoutError:
+            raise MissingInput(
+                f"input '{role}' was not read whole within {self.policy.input_read_s:g} s", field=role
+            ) from None
         except InputTooBig as error:
             raise InputTooLarge(
                 f"input '{role}' is larger than the {error.limit // (1024 * 1024)} MiB allowed for "

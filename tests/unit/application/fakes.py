@@ -89,14 +89,20 @@ class FakeStorage:
 
 
 class FakeSources:
-    """Named inputs (paths or URLs) -> bytes or a chunk factory; bytes in hand pass through."""
+    """Named inputs (paths or URLs) -> bytes or a chunk factory; bytes in hand pass through; a stalled input sends
+    its first bytes and then nothing, never ending."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes | Callable[[], Iterable[bytes]]] = {}
+        self.stalled: dict[str, bytes] = {}
         self.opened: list[str | bytes] = []
 
     def add(self, name: str, content: bytes | Callable[[], Iterable[bytes]]) -> str:
         self.files[name] = content
+        return name
+
+    def stall(self, name: str, first: bytes) -> str:
+        self.stalled[name] = first
         return name
 
     async def open(self, source: str | bytes) -> AsyncIterator[bytes]:
@@ -105,6 +111,9 @@ class FakeSources:
             for start in range(0, len(source), MiB):
                 yield source[start : start + MiB]
             return
+        if source in self.stalled:
+            yield self.stalled[source]
+            await asyncio.Event().wait()
         try:
             content = self.files[source]
         except KeyError:

@@ -3,6 +3,7 @@ reservation) or Rejected (with a code and a field, holding nothing); no provider
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -189,6 +190,19 @@ def test_a_prompt_at_the_limit_is_recorded_whole(world: World) -> None:
     generation = world.request(prompt="x" * MAX_PROMPT_CHARS, negative_prompt="y" * MAX_PROMPT_CHARS)
 
     assert generation.stage == "Validated" and generation.prompt == "x" * MAX_PROMPT_CHARS
+
+
+def test_an_input_that_stops_coming_is_refused_once_its_time_is_up_and_leaves_nothing_in_storage(world: World) -> None:
+    world.request_generation.policy = dataclasses.replace(world.request_generation.policy, input_read_s=0.2)
+    source = world.sources.stall("https://slow.example/cat.png", PNG[:100])
+
+    generation = world.request(operation="image-to-video", inputs={"image": source})
+
+    rejected = only(world.log, generation.id, "Rejected")
+    assert (rejected.code, rejected.field) == ("missing_input", "image")
+    assert "0.2 s" in rejected.message
+    assert world.storage.objects == {}
+    nothing_was_asked_of_any_provider(world)
 
 
 def test_an_input_over_any_input_limit_leaves_nothing_in_storage(world: World) -> None:
