@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,6 +44,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(host.strip() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator("cipher_key")
+    @classmethod
+    def _an_aes_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # Checked here so that a mistyped key is named as a setting, not met as a decoding error deep in a read.
+        if key is None or not key.get_secret_value():
+            return key
+        try:
+            size = len(base64.b64decode(key.get_secret_value(), validate=True))
+        except binascii.Error:
+            size = 0
+        if size not in (16, 24, 32):
+            raise ValueError("not an AES key (16, 24 or 32 bytes in base64); `videogen keygen` prints one")
+        return key
 
     @property
     def data_path(self) -> Path:

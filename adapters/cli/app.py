@@ -12,11 +12,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, NoReturn, Optional
 from uuid import UUID
 
 import typer
+from eventsourcing.persistence import MapperDeserialisationError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -32,6 +35,7 @@ from adapters.cli.audit import audit_app, keygen, projections_app
 from adapters.cli.collector import WORKER_YOUNG_COLLECTION_EVERY, settle_for_a_long_run
 from adapters.cli.serve import serve
 from adapters.container import Container
+from adapters.settings import Settings
 from adapters.presentation import (
     generation_json,
     model_json,
@@ -63,10 +67,6 @@ app.command("serve")(serve)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("videogen")
-
-
-class Refused(Exception):
-    """A refusal already reported to the user; exits 2."""
 
 
 def container() -> Container:
@@ -436,22 +436,56 @@ def _is_a(error: BaseException, class_name: str) -> bool:
     return any(cls.__name__ == class_name for cls in type(error).__mro__)
 
 
-def _report(error: Exception) -> int:
+def _report(error: Exception, as_json: bool) -> int:
+    """One line on stderr for what stopped the command before it could answer, and with --json the same as JSON on
+    stdout, so that every --json prints one JSON value."""
+    stopped = _explained(error)
+    if stopped.line:
+        err.print(f"error: {stopped.line}", markup=False, highlight=False)
+    if as_json and stopped.code is not None:
+        emit_json({"code": stopped.code, "message": stopped.message, "field": stopped.field})
+    return stopped.exit_code
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    code: str | None
+    field: str | None
+    message: str
+    line: str
+    exit_code: int
+
+
+def _explained(error: Exception) -> _Stopped:
+    if _is_a(error, "NoArgsIsHelpError"):
+        return _Stopped(None, None, "", "", EXIT_REFUSED)  # the help is printed: only the command was missing
     if _is_a(error, "UsageError"):
         context = getattr(error, "ctx", None)
         hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        parameter = getattr(getattr(error, "param", None), "name", None)
         message = error.format_message().replace("\n", " ")  # type: ignore[attr-defined]
-        err.print(f"error: {message}{hint}", markup=False, highlight=False)
-        return EXIT_REFUSED
+        return _Stopped("invalid_value", parameter, message, f"{message}{hint}", EXIT_REFUSED)
     if _is_a(error, "ClickException"):
-        err.print(f"error: {error.format_message()}", markup=False, highlight=False)  # type: ignore[attr-defined]
-        return int(getattr(error, "exit_code", EXIT_FAILED))
+        message = error.format_message()  # type: ignore[attr-defined]
+        return _Stopped("invalid_value", None, message, message, int(getattr(error, "exit_code", EXIT_FAILED)))
+    if isinstance(error, ValidationError) and error.title == Settings.__name__:
+        # The variable and what it allows, never the value given: it may be a secret.
+        first = error.errors()[0]
+        variable = ".".join(str(part) for part in first["loc"]) or "settings"
+        message = f"{variable}: {first['msg'].removeprefix('Value error, ')}"
+        return _Stopped("invalid_value", variable, message, f"invalid_value: {message}", EXIT_REFUSED)
+    if isinstance(error, MapperDeserialisationError):
+        log.exception("stored events cannot be read")
+        message = (
+            "the stored events cannot be read: are they encrypted, and is VIDEOGEN_CIPHER_KEY the key they were "
+            "written with?"
+        )
+        line = f"invalid_value: {message} (details in the data folder's videogen.log)"
+        return _Stopped("invalid_value", "VIDEOGEN_CIPHER_KEY", message, line, EXIT_REFUSED)
     log.exception("unexpected error")
-    err.print(
-        f"error: internal_error: {type(error).__name__}: {error} (details in the data folder's videogen.log)",
-        markup=False, highlight=False,
-    )
-    return EXIT_FAILED
+    message = f"{type(error).__name__}: {error}"
+    line = f"internal_error: {message} (details in the data folder's videogen.log)"
+    return _Stopped("internal_error", None, message, line, EXIT_FAILED)
 
 
 def main() -> None:
@@ -463,7 +497,7 @@ def main() -> None:
         err.print("error: interrupted", highlight=False)
         code = 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for a user
-        code = _report(error)
+        code = _report(error, as_json="--json" in sys.argv[1:])
     sys.exit(code if isinstance(code, int) else 0)
 
 

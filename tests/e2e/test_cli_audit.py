@@ -196,6 +196,24 @@ def test_with_a_cipher_key_the_prompt_is_nowhere_in_the_database_files_yet_repla
     assert cli("audit", "verify").code == 0
 
 
+def test_an_encrypted_history_read_without_its_key_or_with_another_names_the_key(cli: Cli) -> None:
+    key = cli("keygen").stdout.strip()
+    cli.env["VIDEOGEN_CIPHER_KEY"] = key
+    assert cli("submit", "a kite", *SHORT).code == 0
+
+    for other in (None, cli("keygen").stdout.strip()):
+        if other is None:
+            del cli.env["VIDEOGEN_CIPHER_KEY"]
+        else:
+            cli.env["VIDEOGEN_CIPHER_KEY"] = other
+        run = cli("history", "--json")
+
+        assert run.code == 2 and "Traceback" not in run.stderr
+        assert run.stderr.startswith("error: invalid_value: ") and "VIDEOGEN_CIPHER_KEY" in run.stderr
+        assert run.json()["field"] == "VIDEOGEN_CIPHER_KEY"
+        assert key not in run.stderr + run.stdout and (other is None or other not in run.stderr + run.stdout)
+
+
 def test_release_1_rows_replay_with_todays_classes_from_the_cli(cli: Cli) -> None:
     assert cli("models", "--json").code == 0  # a first run creates the database as a user's would
     log = EventLog(env=db.event_store_env(db.database_url(None, cli.data), cipher_key=None, compress=False))

@@ -178,6 +178,37 @@ def test_argument_errors_exit_2_with_one_line_and_no_traceback(cli: Cli, args: l
     assert run.stdout == ""
 
 
+@pytest.mark.parametrize("args", [["--duration", "abc", "x"], ["--operation", "nope", "x"], ["--bogus"]])
+def test_argument_errors_with_json_print_one_json_error_on_stdout(cli: Cli, args: list[str]) -> None:
+    run = cli("generate", *args, "--json")
+
+    assert run.code == 2
+    assert run.json()["code"] == "invalid_value" and run.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("VIDEOGEN_PROVIDER", "bogus"), ("VIDEOGEN_DEADLINE_S", "-5"), ("WAVESPEED_MAX_CONCURRENT", "0"),
+     ("VIDEOGEN_COMPRESS", "maybe"), ("VIDEOGEN_CIPHER_KEY", "notakey-but-a-secret")],
+)
+def test_a_bad_setting_is_named_in_one_line_without_its_value(cli: Cli, variable: str, value: str) -> None:
+    cli.env[variable] = value
+
+    run = cli("history", "--json")
+
+    assert run.code == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"error: invalid_value: {variable}: ") and run.stderr.strip().count("\n") == 0
+    assert run.json()["field"] == variable
+    assert value not in run.stderr + run.stdout or value in ("0", "-5")
+
+
+def test_videogen_alone_shows_the_help_and_no_error_line(cli: Cli) -> None:
+    run = cli()
+
+    assert "Usage: videogen" in run.stdout + run.stderr
+    assert "error:" not in run.stderr
+
+
 def test_a_user_id_cannot_steer_files_outside_the_data_folder(cli: Cli) -> None:
     before = {path.name for path in cli.home.parent.iterdir()}
 
