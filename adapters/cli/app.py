@@ -22,7 +22,8 @@ from eventsourcing.persistence import MapperDeserialisationError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 
 from domain.catalogue import MODELS
 from domain.errors import InvalidValue, NotFound, Refusal
@@ -71,6 +72,24 @@ log = logging.getLogger("videogen")
 
 def container() -> Container:
     return Container()
+
+
+UNBOUNDED_WIDTH = 10_000
+
+
+def folded(header: str) -> Column:
+    """A column that wraps its words (folding a long one) rather than cutting them short."""
+    return Column(header, overflow="fold", min_width=min(len(header), 9))
+
+
+def print_table(table: Table) -> None:
+    """Ids are never cut short, so that they can be copied: on a terminal the other columns wrap around them; sent to a
+    pipe or a file, the table is as wide as its longest rows."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        width = Measurement.get(out, out.options.update_width(UNBOUNDED_WIDTH), table).maximum
+        Console(file=out.file, width=width, highlight=False).print(table)
 
 
 def emit_json(value: Any) -> None:
@@ -311,13 +330,16 @@ def history(
     if json_output:
         emit_json([generation_json(view) for view in views])
         return
-    table = Table("created", "generation", "status", "operation", "model", "cost")
+    table = Table(
+        Column("created", no_wrap=True), Column("generation", no_wrap=True), folded("status"), folded("operation"),
+        folded("model"), folded("cost"),
+    )
     for view in views:
         table.add_row(
-            timestamp(view.created_at), str(view.generation_id), view.status, view.operation,
+            timestamp(view.created_at.replace(microsecond=0)), str(view.generation_id), view.status, view.operation,
             view.model or "", money(view.cost) or "",
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command("replay")
@@ -405,7 +427,10 @@ def models(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
     if json_output:
         emit_json([model_json(model) for model in MODELS])
         return
-    table = Table("model", "provider", "operation", "durations (s)", "resolutions", "price")
+    table = Table(
+        Column("model", no_wrap=True), folded("provider"), folded("operation"), folded("durations (s)"),
+        folded("resolutions"), folded("price"),
+    )
     for model in MODELS:
         shape = model_json(model)
         durations = shape["durations"]
@@ -414,7 +439,7 @@ def models(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
             ", ".join(map(str, durations)) if isinstance(durations, list) else durations,
             ", ".join(model.resolutions), model.price.describe(),
         )
-    out.print(table)
+    print_table(table)
 
 
 def _log_to_data_dir() -> None:

@@ -276,3 +276,14 @@ def test_commands_started_together_on_a_new_data_folder_all_find_it_ready(cli: C
 
     assert [code for code, _, _ in finished] == [0] * 8, [stderr for _, _, stderr in finished]
     assert len(cli("history", "--json").json()) == 8
+
+
+def test_the_tables_show_whole_ids_that_a_pipe_can_find(cli: Cli) -> None:
+    generation_id = cli("submit", "a boat", "--duration", "1", "--json").json()["generation_id"]
+
+    history = cli("history")
+    models = cli("models")
+
+    assert history.code == 0 and generation_id in history.stdout
+    assert models.code == 0 and "alibaba/wan-2.5/image-to-video" in models.stdout
+    assert "…" not in history.stdout + models.stdout
