@@ -101,6 +101,7 @@ class RequestGeneration:
                 "this idempotency key was used for a different request "
                 f"(generation {existing.id}); use a new key for new parameters",
                 field="idempotency_key",
+                generation_id=existing.id,
             )
         return existing
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from uuid import UUID
 
 
 class Refusal(Exception):
-    """A request refused before any provider call; nothing is charged."""
+    """A request refused before any provider call; nothing is charged. `generation_id` names the generation that
+    stands in the way, where one does (one already finished, one made under the same idempotency key)."""
 
     code = "refused"
 
-    def __init__(self, message: str, *, field: str | None = None, allowed: Iterable[str] = ()) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, allowed: Iterable[str] = (), generation_id: UUID | None = None
+    ) -> None:
         self.message = message
         self.field = field
         self.allowed = tuple(allowed)
+        self.generation_id = generation_id
         super().__init__(message)
 
 

@@ -250,6 +250,7 @@ class VideoGeneration(Aggregate):
                 raise AlreadyFinished(
                     f"generation {self.id} is already {self.status.value} ({self.stage})",
                     field="generation_id",
+                    generation_id=self.id,
                 )
             raise TransitionNotAllowed(event_name, self.stage)
 

@@ -108,7 +108,17 @@ def refusals(as_json: bool) -> Iterator[None]:
     try:
         yield
     except Refusal as refusal:
-        refuse(refusal, as_json)
+        refuse(refusal, as_json, _standing_in_the_way(refusal) if as_json else None)
+
+
+def _standing_in_the_way(refusal: Refusal) -> GenerationView | None:
+    """The generation a refusal names (already finished, or made under the same key), as it is now."""
+    if refusal.generation_id is None:
+        return None
+    try:
+        return container().queries().generation(refusal.generation_id)
+    except NotFound:
+        return None
 
 
 def parse_id(text: str) -> UUID:

@@ -58,7 +58,9 @@ def error_body(code: str, message: str | None, field: str | None = None, **extra
 
 
 def refusal_response(refusal: Refusal) -> JSONResponse:
-    extra = {"allowed": list(refusal.allowed)} if refusal.allowed else {}
+    extra: dict[str, Any] = {"allowed": list(refusal.allowed)} if refusal.allowed else {}
+    if refusal.generation_id is not None:
+        extra["generation_id"] = str(refusal.generation_id)
     return JSONResponse(
         error_body(refusal.code, refusal.message, refusal.field, **extra), status_code=refusal_status(refusal.code)
     )

@@ -287,3 +287,20 @@ def test_the_tables_show_whole_ids_that_a_pipe_can_find(cli: Cli) -> None:
     assert history.code == 0 and generation_id in history.stdout
     assert models.code == 0 and "alibaba/wan-2.5/image-to-video" in models.stdout
     assert "…" not in history.stdout + models.stdout
+
+
+def test_a_refusal_about_an_existing_generation_shows_it_as_it_is(cli: Cli) -> None:
+    made = cli("submit", "a kite", "--duration", "1", "--idempotency-key", "k1", "--json").json()
+    assert cli("cancel", made["generation_id"]).code == 0
+
+    again = cli("cancel", made["generation_id"], "--json")
+    conflict = cli("submit", "a boat", "--duration", "1", "--idempotency-key", "k1", "--json")
+
+    assert again.code == 2
+    assert (again.json()["generation_id"], again.json()["status"], again.json()["code"]) == (
+        made["generation_id"], "cancelled", "already_finished"
+    )
+    assert conflict.code == 2
+    assert (conflict.json()["generation_id"], conflict.json()["prompt"], conflict.json()["code"]) == (
+        made["generation_id"], "a kite", "idempotency_conflict"
+    )

@@ -339,6 +339,7 @@ def test_cancel_ends_an_unfinished_generation_and_a_second_cancel_is_409_already
             assert no_video.status_code == 404 and no_video.json()["code"] == "not_found"
             assert first.status_code == 200 and first.json()["status"] == "cancelled"
             assert second.status_code == 409 and second.json()["code"] == "already_finished"
+            assert second.json()["generation_id"] == generation_id
             usage = (await client.get("/usage", headers=ANA)).json()
             assert usage["reserved"] == "0.00"
 
@@ -356,6 +357,7 @@ def test_the_same_idempotency_key_gives_the_same_generation(tmp_path: Path) -> N
 
             assert first.json()["generation_id"] == again.json()["generation_id"]
             assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+            assert other.json()["generation_id"] == first.json()["generation_id"]
 
     run(test)
 

@@ -125,6 +125,7 @@ def test_cancelling_a_finished_generation_raises_already_finished(paid_world: Wo
         run(paid_world.cancel(generation.id))
 
     assert raised.value.code == "already_finished"
+    assert raised.value.generation_id == generation.id
     assert event_names(paid_world.log, generation.id) == before
     assert paid_world.wavespeed.cancel_calls == []
     quota = paid_world.quota()

@@ -317,6 +317,7 @@ def test_the_same_key_with_other_parameters_is_an_idempotency_conflict(world: Wo
 
     assert raised.value.code == "idempotency_conflict"
     assert raised.value.field == "idempotency_key"
+    assert raised.value.generation_id == first.id
     assert event_names(world.log, first.id) == ["Requested", "Validated"]
     assert world.log.generation(first.id).duration == 5.0
     assert world.quota().calls == 1
