@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from domain.errors import InvalidValue, PromptTooLong
+from domain.errors import InvalidDuration, InvalidValue, PromptTooLong
 from domain.operation import Operation
 from domain.preflight import MAX_PROMPT_CHARS
 
@@ -40,7 +40,8 @@ class GenerationRequest(BaseModel):
     model: str | None = None
     prompt: str | None = None
     negative_prompt: str | None = None
-    duration: Annotated[float | None, NotATruthValue] = Field(default=None, gt=0, le=3600)
+    # Any finite number: the pre-flight refuses what the model does not make (0, -3, 3601) with the model's own list.
+    duration: Annotated[float | None, NotATruthValue] = Field(default=None, allow_inf_nan=False)
     resolution: str | None = None
     aspect_ratio: str | None = None
     seed: Annotated[int | None, NotATruthValue] = None
@@ -91,5 +92,7 @@ def parse_request(**fields: Any) -> GenerationRequest:
         if field == "operation":
             allowed = tuple(Operation.names())
         message = first["msg"].removeprefix("Value error, ")
+        if field == "duration" and first["type"] == "finite_number":
+            raise InvalidDuration(f"duration: a video lasts a finite number of seconds, not {fields['duration']}", field="duration") from None
         suffix = f"; allowed: {', '.join(allowed)}" if allowed else ""
         raise InvalidValue(f"{field}: {message}{suffix}", field=field, allowed=allowed) from None

@@ -143,7 +143,7 @@ def decide_duration(model: VideoModel, asked: float | None, inputs: Mapping[str,
             return float(model.default_duration or model.durations[0])
         if asked not in model.durations:
             raise InvalidDuration(
-                f"model {model.id!r} makes videos of {allowed_list(model.durations)} seconds, not {asked:g}",
+                f"model {model.id!r} makes videos of {allowed_list(model.durations)} seconds, not {asked:.12g}",
                 field="duration",
                 allowed=[str(d) for d in model.durations],
             )
@@ -160,7 +160,7 @@ def decide_duration(model: VideoModel, asked: float | None, inputs: Mapping[str,
         )
     if asked is not None and abs(asked - seconds) > LENGTH_TOLERANCE_S:
         raise InvalidDuration(
-            f"the video lasts as long as the {what} ({seconds:.2f} s); a duration of {asked:g} s disagrees",
+            f"the video lasts as long as the {what} ({seconds:.2f} s); a duration of {asked:.12g} s disagrees",
             field="duration",
             allowed=[f"{seconds:.2f}"],
         )

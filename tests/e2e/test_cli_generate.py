@@ -137,6 +137,7 @@ def test_enhance_scales_a_video_up_and_keeps_its_length(cli: Cli) -> None:
     [
         (["x", "--model", "no-such-model"], "unknown_model", "model"),
         (["x", "--duration", "7.5"], "invalid_duration", "duration"),
+        (["x", "--duration", "0"], "invalid_duration", "duration"),
         (["   "], "missing_prompt", "prompt"),
         (["--operation", "image-to-video"], "missing_input", "image"),
         (["x", "--resolution", "8k"], "invalid_resolution", "resolution"),

@@ -103,6 +103,8 @@ Setup = Callable[[World], dict[str, Any]]
 REFUSALS: dict[str, tuple[Setup, str, str]] = {
     "unknown model": (lambda w: {"model": "acme/dream-machine"}, "unknown_model", "model"),
     "duration not offered": (lambda w: {"duration": 25}, "invalid_duration", "duration"),
+    "a duration of none": (lambda w: {"duration": 0}, "invalid_duration", "duration"),
+    "a negative duration": (lambda w: {"duration": -3}, "invalid_duration", "duration"),
     "empty prompt": (lambda w: {"prompt": "   "}, "missing_prompt", "prompt"),
     "image-to-video without image": (lambda w: {"operation": "image-to-video"}, "missing_input", "image"),
     "audio bytes given as the image": (
