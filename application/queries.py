@@ -6,7 +6,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.errors import NotFound
+from domain.errors import InvalidValue, NotFound
 from domain.generation import VideoGeneration
 from domain.plan import billing_period
 from application.event_log import EventLog
@@ -54,6 +54,11 @@ class GenerationQueries:
 
     def replay(self, generation_id: UUID, at_version: int | None = None) -> Replay:
         state = self.generation(generation_id, at_version)
+        if at_version is not None and at_version > state.version:
+            raise InvalidValue(
+                f"at_version: generation {generation_id} has {state.version} events, so versions 1 to {state.version}",
+                field="at_version",
+            )
         events = [event_view(event) for event in self.events.events.get(generation_id, lte=at_version)]
         return Replay(generation_id, events, state)
 

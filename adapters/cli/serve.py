@@ -14,6 +14,9 @@ EXIT_REFUSED = 2
 err = Console(stderr=True, soft_wrap=True)
 
 
+UVICORN_STARTUP_FAILURE = 3
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
@@ -35,4 +38,10 @@ def serve(
     services.storage().sweep_partial()
     app = create_app(services, concurrency=concurrency)
     settle_for_a_long_run()
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    except SystemExit as stopped:
+        if stopped.code == UVICORN_STARTUP_FAILURE:  # uvicorn has logged why (the port in use, most often)
+            err.print(f"error: invalid_value: cannot serve on {host}:{port} (see above)", markup=False, highlight=False)
+            raise typer.Exit(EXIT_REFUSED) from None
+        raise

@@ -61,8 +61,10 @@ class MediaSources:
                 yield chunk
             return
         path = Path(source).expanduser()
+        if path.is_dir():
+            raise InputUnavailable(f"{source} is a folder, not a file")
         if not path.is_file():
-            raise InputUnavailable(f"no such file: {source}")
+            raise InputUnavailable(f"no such file: {source}" if source else "an empty path names no file")
         with open(path, "rb") as file:
             while chunk := await asyncio.to_thread(file.read, CHUNK):
                 yield chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -76,3 +77,16 @@ def test_videogen_serve_accepts_a_generation_streams_its_video_and_replays_its_e
         "Requested", "Validated", "SubmitAttempted", "Submitted", "Completed", "Charged",
     ]
     assert schema.status_code == 200
+
+
+def test_serving_on_a_port_in_use_exits_2_naming_the_address(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        run = cli("serve", "--host", "127.0.0.1", "--port", str(port), timeout=60)
+
+    assert run.code == 2
+    assert f"error: invalid_value: cannot serve on 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr

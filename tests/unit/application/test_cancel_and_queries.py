@@ -243,6 +243,17 @@ def test_history_shows_each_generations_current_state(paid_world: World) -> None
 # --- replay ---------------------------------------------------------------------------------------
 
 
+def test_replay_at_a_version_past_the_last_is_refused_naming_the_versions_there_are(paid_world: World) -> None:
+    generation = drive(paid_world, paid_request(paid_world))
+
+    with pytest.raises(InvalidValue) as refused:
+        paid_world.queries.replay(generation.id, at_version=generation.version + 1)
+
+    assert refused.value.field == "at_version"
+    assert f"1 to {generation.version}" in refused.value.message
+    assert paid_world.queries.replay(generation.id, at_version=generation.version).state.version == generation.version
+
+
 def test_replay_at_a_version_gives_that_versions_state_and_only_the_events_up_to_it(paid_world: World) -> None:
     generation = drive(paid_world, paid_request(paid_world))
 
