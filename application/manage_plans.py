@@ -25,6 +25,7 @@ class ManagePlans:
         self.plans = plans
 
     def set(self, user_id: str, *, calls: int, dollars: Decimal, models: list[str], name: str | None = None) -> Plan:
+        dollars = Decimal(dollars)  # (an int is a whole number of dollars)
         if not 1 <= len(user_id) <= MAX_USER_ID:
             raise InvalidValue(f"a user id has 1 to {MAX_USER_ID} characters", field="user_id")
         if not 0 <= calls <= MAX_CALLS:
