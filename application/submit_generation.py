@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import timedelta, timezone
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -65,7 +65,8 @@ class SubmitGeneration:
         assert generation.deadline is not None
         return await fail_generation(
             self.events, generation.id, code="deadline_exceeded",
-            message=f"not submitted by its deadline {generation.deadline.isoformat()}", may_bill=False,
+            message=f"not submitted by its deadline {generation.deadline.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}",
+            may_bill=False,
         )
 
     async def _attempt(self, generation: VideoGeneration) -> VideoGeneration:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from decimal import Decimal
 from uuid import UUID
 
@@ -116,7 +117,7 @@ class TrackGeneration:
                         self.events,
                         generation.id,
                         code="deadline_exceeded",
-                        message=f"no result by {generation.deadline.isoformat()}"
+                        message=f"no result by {generation.deadline.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
                         + ("" if stopped else "; the provider's task may still run and bill"),
                         may_bill=not stopped,
                     ),

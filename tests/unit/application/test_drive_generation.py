@@ -257,6 +257,8 @@ def test_past_the_deadline_a_submitted_generation_ends_failed_with_deadline_exce
     run(paid_world.advance(generation.id))
 
     assert_failed_and_released(paid_world, generation, "deadline_exceeded", may_bill=may_bill)
+    deadline = paid_world.log.generation(generation.id).deadline
+    assert f"no result by {deadline:%Y-%m-%dT%H:%M:%S}Z" in (paid_world.log.generation(generation.id).error or {})["message"]
     task_id = paid_world.log.generation(generation.id).task_id
     assert paid_world.wavespeed.cancel_calls == [task_id]
     assert paid_world.wavespeed.tasks[task_id].polls == 2, "one last poll at the deadline, none after"
@@ -282,6 +284,7 @@ def test_a_validated_generation_past_its_deadline_is_failed_without_being_submit
 
     assert paid_world.wavespeed.submitted == []
     assert_failed_and_released(paid_world, generation, "deadline_exceeded", may_bill=False)
+    assert (paid_world.log.generation(generation.id).error or {})["message"].endswith("Z")
 
 
 # --- unknown submit outcomes ----------------------------------------------------------------------
