@@ -127,6 +127,11 @@ class WaveSpeedClient:
             )
         return self._http
 
+    def ready(self) -> None:
+        """Makes this event loop's connection pool now if it is not made: building it (its TLS context) takes tens of
+        milliseconds, which should not lie between a recorded submit attempt and the request it announces."""
+        self.http
+
     @property
     def gate(self) -> asyncio.Semaphore:
         # httpx's pool scans every waiting request on each assignment: past a few dozen waiting it costs

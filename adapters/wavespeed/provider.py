@@ -82,6 +82,9 @@ class WaveSpeedProvider:
         body = await self.body_for(job)
         await self.limits.admit()
         try:
+            # A worker killed between its recorded attempt and the request leaves an attempt to look up, and two such
+            # give the generation up: that window holds no more than the commit and the request itself.
+            self.client.ready()
             await before_sending()
             data = await self.client.submit(job.model, body, self.webhook_url)
         except BaseException:

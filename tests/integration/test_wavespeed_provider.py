@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
+import httpx
 import numpy as np
 import pytest
 from dependency_injector import providers
@@ -18,10 +20,11 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 
 from domain.catalogue import MODELS, WAVESPEED, Length
-from application.ports import TaskState
+from application.ports import ProviderJob, TaskState
 from application.requests import parse_request
 from adapters.container import Container
 from adapters.settings import Settings
+from adapters.wavespeed import client as wavespeed_client
 from tests.support.wavespeed_standin import WaveSpeedStandIn
 
 WAVESPEED_MODELS = [model for model in MODELS if model.provider == WAVESPEED]
@@ -416,3 +419,30 @@ def test_a_worker_restarted_with_a_backlog_sends_nothing_until_the_task_it_took_
     assert report.finished == {"completed": 2}
     assert backlog.stage == "Validated"
     assert (second.created_at - first.created_at).total_seconds() >= 1.4
+
+
+def test_the_connection_pool_is_made_before_the_attempt_is_recorded_so_the_request_leaves_at_once(
+    tmp_path: Path, standin: WaveSpeedStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    happened: list[str] = []
+    made = httpx.AsyncClient
+
+    class NotedPool(made):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            happened.append("pool made")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(wavespeed_client.httpx, "AsyncClient", NotedPool)
+    provider = build(tmp_path, standin).wavespeed()
+    job = ProviderJob(
+        generation_id=uuid4(), operation="text-to-video", model="wavespeed-ai/hunyuan-video-1.5/text-to-video",
+        prompt="a paper boat", negative_prompt=None, duration=5.0, resolution="480p", width=832, height=480,
+        aspect_ratio="16:9", seed=None, options={}, inputs={},
+    )
+
+    async def record_the_attempt() -> None:
+        happened.append("attempt recorded")
+
+    task_id = asyncio.run(provider.submit(job, record_the_attempt))
+
+    assert task_id and happened == ["pool made", "attempt recorded"]
