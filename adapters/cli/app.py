@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, NoReturn, Optional
 from uuid import UUID
@@ -70,7 +71,9 @@ err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("videogen")
 
 
+@cache
 def container() -> Container:
+    """The process's one container: a command, its log and its refusals' lookups share its engines."""
     return Container()
 
 
@@ -454,7 +457,7 @@ def models(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
 
 def _log_to_data_dir() -> None:
     try:
-        settings = Container().settings()
+        settings = container().settings()
         settings.data_path.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(settings.data_path / "videogen.log")
     except Exception:  # noqa: BLE001 - logging must never stop the command
