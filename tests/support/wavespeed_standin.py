@@ -533,6 +533,7 @@ class WaveSpeedStandIn:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._senders: ThreadPoolExecutor | None = None
+        self._poster: httpx.Client | None = None  # one pool for every delivery, as a real sender keeps
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -544,6 +545,7 @@ class WaveSpeedStandIn:
         self.url = f"http://{host}:{port}"
         self._stopping.clear()
         self._senders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wavespeed-standin-webhook")
+        self._poster = httpx.Client(timeout=WEBHOOK_TIMEOUT_S)
         self._threads = [
             threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="wavespeed-standin", daemon=True
@@ -566,6 +568,9 @@ class WaveSpeedStandIn:
             thread.join(timeout=5)
         if self._senders is not None:
             self._senders.shutdown(wait=True, cancel_futures=True)
+        if self._poster is not None:
+            self._poster.close()
+            self._poster = None
 
     def __enter__(self) -> WaveSpeedStandIn:
         return self.start()
@@ -797,7 +802,11 @@ class WaveSpeedStandIn:
         headers = self.sign(body, webhook_id=str(uuid.uuid4()), timestamp=int(time.time()))
         headers["content-type"] = "application/json"
         try:
-            answer = httpx.post(url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
+            poster = self._poster
+            if poster is None:
+                answer = httpx.post(url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
+            else:
+                answer = poster.post(url, content=body, headers=headers)
             delivery = WebhookDelivery(task_id, url, headers, body, answer.status_code)
         except Exception as error:  # noqa: BLE001 - delivery errors are the receiver's problem
             delivery = WebhookDelivery(task_id, url, headers, body, None, repr(error))
