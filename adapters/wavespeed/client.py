@@ -30,6 +30,7 @@ MAX_IN_FLIGHT_REQUESTS = 64
 # assignment 17-29 % of its time on the GIL); with 8, the idle checks 1-2 %, and the worker about 20 % less CPU.
 # See the README's B2 notes for the same over TLS, where a connection reused saves a handshake.
 MAX_IDLE_CONNECTIONS = 8
+HISTORY_PAGE_SIZE = 100
 
 
 class Transient(Exception):
@@ -252,26 +253,44 @@ class WaveSpeedClient:
         return str(url)
 
     async def history(self, model_id: str, created_after: dt.datetime, created_before: dt.datetime) -> list[dict[str, Any]]:
+        """Every prediction of the model created in the window, page after page."""
         items: list[dict[str, Any]] = []
         page = 1
         while True:
-            data = await self._call(
-                "POST",
-                "/api/v3/predictions",
-                json={
-                    "page": page,
-                    "page_size": 100,
-                    "model": model_id,
-                    "created_after": created_after.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
-                    "created_before": created_before.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
-                },
-            )
-            batch = (data or {}).get("items") or []
+            batch, total = await self.predictions(model_id, created_after, created_before, page=page)
             items += batch
-            total = (data or {}).get("total")
-            if len(batch) < 100 or (isinstance(total, int) and len(items) >= total):
+            if len(batch) < HISTORY_PAGE_SIZE or (total is not None and len(items) >= total):
                 return items
             page += 1
+
+    async def predictions(
+        self,
+        model_id: str,
+        created_after: dt.datetime,
+        created_before: dt.datetime,
+        *,
+        page: int = 1,
+        page_size: int = HISTORY_PAGE_SIZE,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the model's predictions created in the window, and how many the window holds (None when the
+        answer does not say)."""
+        data = await self._call(
+            "POST",
+            "/api/v3/predictions",
+            json={
+                "page": page,
+                "page_size": page_size,
+                "model": model_id,
+                "created_after": _utc_text(created_after),
+                "created_before": _utc_text(created_before),
+            },
+        )
+        items = (data or {}).get("items") if isinstance(data, dict) else None
+        total = data.get("total") if isinstance(data, dict) else None
+        return (
+            [item for item in items if isinstance(item, dict)] if isinstance(items, list) else [],
+            total if isinstance(total, int) and not isinstance(total, bool) else None,
+        )
 
     async def balance(self) -> float:
         data = await self._call("GET", "/api/v3/balance")
@@ -308,6 +327,10 @@ class WaveSpeedClient:
                     return
         except Transient as error:
             raise ProviderError("download_failed", f"the output could not be downloaded ({error.reason})") from None
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _total_length(response: httpx.Response) -> int | None:

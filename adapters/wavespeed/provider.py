@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from application.ports import ProviderError, ProviderJob, TaskState
 from adapters.wavespeed.client import WaveSpeedClient
 from adapters.wavespeed.limits import TierLimits
+from adapters.wavespeed.listing import TaskListing
 from adapters.wavespeed.wire import request_body
 
 UPLOAD_LIFETIME = dt.timedelta(days=6)
@@ -43,8 +44,10 @@ class WaveSpeedProvider:
         limits: TierLimits,
         allowed_output_hosts: Collection[str] = (),
         webhook_url: str | None = None,
+        listing: TaskListing | None = None,
     ) -> None:
         self.client = client
+        self.listing = listing or TaskListing(client)
         self.locate = locate
         self.uploads = workdir / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -92,17 +95,20 @@ class WaveSpeedProvider:
             raise
         task_id = str(data["id"])
         await self.limits.started(task_id)
+        self.listing.learn(task_id, data, model=job.model)
         return task_id
 
     def resume(self, task_id: str) -> None:
         self.limits.resumed(task_id)
 
     async def poll(self, task_id: str) -> TaskState:
-        data = await self.client.result(task_id)
+        data = await self.listing.answer(task_id) or await self.client.result(task_id)
         status = str(data.get("status", ""))
         if status not in TERMINAL:
+            self.listing.learn(task_id, data)
             return TaskState(TaskState.RUNNING, progress=None)
         await self.limits.ended(task_id)
+        self.listing.forget(task_id)
         timings = dict(data.get("timings") or {})
         if data.get("executionTime") is not None:
             timings["execution"] = data["executionTime"]
@@ -142,6 +148,7 @@ class WaveSpeedProvider:
 
     async def cancel(self, task_id: str) -> bool:
         await self.limits.ended(task_id)
+        self.listing.forget(task_id)
         return False
 
     async def find_submitted(self, job: ProviderJob, since: dt.datetime, exclude: set[str]) -> list[str]:
