@@ -19,7 +19,9 @@ in a thread as the worker probes it, before its Completed save: not something th
 service promises (no video is charged unless it is one, and its length and size are recorded). What the
 worker adds beyond that is the rest of its own work.
 
-    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack [--probe]]
+With `--listing`, the polls are answered as bare_loop's `--listing` answers them: the same requests as the worker's.
+
+    python -m tests.benchmarks.durable_floor BASE_URL API_KEY COUNT OUT_DIR [--stack [--probe]] [--listing]
 Prints one JSON line: bare_loop's counts plus "commits".
 """
 
@@ -121,11 +123,11 @@ def with_saves(commits: Commits, sync_videos: bool = False, probe: bool = False)
 
     async def generate(
         http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path,
-        counts: dict[str, int],
+        counts: dict[str, int], listing: bare_loop.Listing | None = None,
     ) -> bool:
         originator_id = uuid.uuid4().bytes
         await commits.save(originator_id, (3, "SubmitAttempted"))
-        done = await bare_loop.generate(http, gate, base, key, number, out, counts)
+        done = await bare_loop.generate(http, gate, base, key, number, out, counts, listing)
         if done and sync_videos:
             await asyncio.to_thread(_sync, out, number)
         if done and probe:
@@ -141,7 +143,7 @@ def with_saves(commits: Commits, sync_videos: bool = False, probe: bool = False)
 
 if __name__ == "__main__":
     base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    stack, probe = "--stack" in sys.argv[5:], "--probe" in sys.argv[5:]
+    stack, probe, listing = "--stack" in sys.argv[5:], "--probe" in sys.argv[5:], "--listing" in sys.argv[5:]
     if stack:
         # As the videogen script loads them: collection paused and what they make frozen after, FastAPI skipped.
         with paused_while_loading(), fastapi_left_out_of_wiring():
@@ -153,6 +155,9 @@ if __name__ == "__main__":
     folder.mkdir(parents=True, exist_ok=True)
     commits = Commits(folder / "floor.db")
     counts = asyncio.run(
-        bare_loop.main(base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits, sync_videos=stack, probe=probe))
+        bare_loop.main(
+            base_url.rstrip("/"), api_key, how_many, folder, with_saves(commits, sync_videos=stack, probe=probe),
+            listing=listing,
+        )
     )
     print(json.dumps({**counts, "commits": commits.commits}))

@@ -3,10 +3,12 @@
 Measured: `videogen worker --once --concurrency N` as a child process after N generations were requested
 (the requests are made beforehand and not measured): its wall time from spawn to exit and its own CPU
 seconds (wait4's rusage of that child). References, each a child process of its own against a fresh
-stand-in, in a rotating order per repetition: (a) tests/benchmarks/bare_loop.py, the same HTTP requests
-with asyncio + httpx and nothing else; (b) the official WaveSpeed SDK on one thread per generation
-(tests/benchmarks/sdk_threads.py); and, for information, (a) with only the durable saves a generation needs
-(tests/benchmarks/durable_floor.py): what durability itself costs here, and the same with each video synced
+stand-in, in a rotating order per repetition: (a) tests/benchmarks/bare_loop.py, the same submits and
+downloads as the worker and a poll per task on the worker's schedule, with asyncio + httpx and nothing else;
+(b) the official WaveSpeed SDK on one thread per generation (tests/benchmarks/sdk_threads.py); and, for
+information, floors: (a') bare_loop.py with its polls answered by history listings as the worker's WaveSpeed
+adapter answers them (the worker's own requests, nothing else); (a') with only the durable saves a generation
+needs (tests/benchmarks/durable_floor.py): what durability itself costs here; the same with each video synced
 and the design card's libraries loaded (`--stack`): what no worker built to the card can go below; and that
 with each video probed as the worker probes it (`--probe`): what this service's own promise to probe every
 video adds. The stand-in runs in a process of its own so that its cost is on none of them.
@@ -97,21 +99,29 @@ RUNNERS = {
     "worker": lambda folder, standin, count: _worker(folder, standin, count),
     "bare": lambda folder, standin, count: _script("tests.benchmarks.bare_loop", folder, standin, count),
     "sdk": lambda folder, standin, count: _script("tests.benchmarks.sdk_threads", folder, standin, count),
-    "floor": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count),
-    "stack": lambda folder, standin, count: _script("tests.benchmarks.durable_floor", folder, standin, count, "--stack"),
+    "listed": lambda folder, standin, count: _script("tests.benchmarks.bare_loop", folder, standin, count, "--listing"),
+    "floor": lambda folder, standin, count: _script(
+        "tests.benchmarks.durable_floor", folder, standin, count, "--listing"
+    ),
+    "stack": lambda folder, standin, count: _script(
+        "tests.benchmarks.durable_floor", folder, standin, count, "--stack", "--listing"
+    ),
     "probed": lambda folder, standin, count: _script(
-        "tests.benchmarks.durable_floor", folder, standin, count, "--stack", "--probe"
+        "tests.benchmarks.durable_floor", folder, standin, count, "--stack", "--probe", "--listing"
     ),
 }
 LABELS = {
     "worker": "videogen worker", "bare": "(a) asyncio + httpx, no events", "sdk": "(b) WaveSpeed SDK, 1 thread each",
-    "floor": "(a) + 3 durable saves per generation, raw sqlite3",
-    "stack": "(a) + durable saves + each video synced + the design card's libraries loaded",
-    "probed": "(a) + durable saves + each video synced and probed + the design card's libraries loaded",
+    "listed": "(a') (a) with polls answered by listings as the worker's adapter answers them",
+    "floor": "(a') + 3 durable saves per generation, raw sqlite3",
+    "stack": "(a') + durable saves + each video synced + the design card's libraries loaded",
+    "probed": "(a') + durable saves + each video synced and probed + the design card's libraries loaded",
 }
-# The info rows: (a) with only part of what the worker does, each a floor of the next.
+# The info rows: (a) with only part of what the worker does, each a floor of the next, beginning with the worker's
+# own requests and nothing else.
 FLOORS = {
-    "floor": ("(a) + durable saves only", "floor / (a)"),
+    "listed": ("(a') the worker's requests only: (a) with listings", "(a') / (a)"),
+    "floor": ("(a') + durable saves", "floor / (a)"),
     "stack": ("floor + videos synced + libraries loaded", "stack floor / (a)"),
     "probed": ("stack floor + videos probed", "probed floor / (a)"),
 }
@@ -182,6 +192,18 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
         id="B2-cpu", name="B2 CPU per generation, worker", value=cpu_ms("worker"), unit="ms/gen",
         references=cpu_references, ratio=cpu_ms("worker") / cpu_ms("bare"), ratio_meaning="worker / (a)",
         target="<= 1.5 x (a)", met=cpu_ms("worker") / cpu_ms("bare") <= 1.5,
+        samples=[entry["cpu_s"] / count * 1000 for entry in runs["worker"]], detail={"see": "B2-wall-a"},
+    ))
+    figures.append(Figure(
+        id="B2-wall-listed", name=f"B2 wall, {count} in flight, worker against (a') (info)", value=wall("worker"),
+        unit="s", references=[references["listed"]], ratio=wall("worker") / wall("listed"),
+        ratio_meaning="worker / (a')", target="info", met=None,
+        samples=[entry["wall_s"] for entry in runs["worker"]], detail={"see": "B2-wall-a"},
+    ))
+    figures.append(Figure(
+        id="B2-cpu-listed", name="B2 CPU per generation, worker against (a') (info)", value=cpu_ms("worker"),
+        unit="ms/gen", references=[cpu_of["listed"]], ratio=cpu_ms("worker") / cpu_ms("listed"),
+        ratio_meaning="worker / (a')", target="info", met=None,
         samples=[entry["cpu_s"] / count * 1000 for entry in runs["worker"]], detail={"see": "B2-wall-a"},
     ))
     for name, (what, meaning) in FLOORS.items():
