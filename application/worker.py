@@ -25,6 +25,9 @@ RENEW_EVERY_S = LEASE_S / 3
 IDLE_SCAN_S = 0.5
 # A scan reads every unfinished id: when steps finish by the hundred, one scan takes up the room they left.
 SCAN_GAP_S = 0.2
+# While generations are in hand, scans that find nothing new come further and further apart, up to this: each one
+# catches the history up and reads it on the executor's threads, whose hold on the GIL the event loop waits out.
+BUSY_SCAN_GAP_S = 2.0
 STOP_GRACE_S = 10.0
 STOP_CHECK_S = 0.1
 
@@ -81,9 +84,11 @@ class Worker:
         self._driven: dict[UUID, _Driven] = {}
         self._finished: set[UUID] = set()
         self._releasing: list[UUID] = []
+        self._none_in_hand = asyncio.Event()
 
     async def run(self, *, concurrency: int, once: bool, stop: asyncio.Event) -> WorkerReport:
-        scanned = -SCAN_GAP_S
+        scanned, gap = -SCAN_GAP_S, SCAN_GAP_S
+        self._none_in_hand = asyncio.Event()
         # Apart from the scans, which a long catch-up of the history may hold up for longer than a lease.
         renewing = asyncio.create_task(self._keep_leases())
         try:
@@ -97,8 +102,14 @@ class Worker:
                 if once and not unfinished and not self._driven:
                     break
                 await self._release_finished()
+                new = any(generation_id not in self._driven for generation_id in unfinished)
                 await self._take_up(unfinished, concurrency, stop)
-                await self._wait(stop)
+                if new or not self._driven:
+                    gap = SCAN_GAP_S
+                    await self._wait(stop)
+                else:
+                    gap = min(gap * 2, BUSY_SCAN_GAP_S)
+                    await self._pause(stop, scanned + gap - time.monotonic())
         finally:
             try:
                 if self._driven:
@@ -186,6 +197,17 @@ class Worker:
         if done:
             await asyncio.to_thread(self.leases.release_many, done, self.holder)
 
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        """Waits out the gap before a scan that has nothing new to expect, cut short by the stop or by the last
+        generation in hand ending."""
+        if seconds <= 0 or not self._driven:
+            return
+        self._none_in_hand.clear()
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._none_in_hand.wait())]
+        _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.create_task(stop.wait())]
         if self._driven:
@@ -242,6 +264,8 @@ class Worker:
                 alarm.clear()
         finally:
             self._driven.pop(generation_id, None)
+            if not self._driven:
+                self._none_in_hand.set()
             if not driven.lease_lost:
                 self._releasing.append(generation_id)
 
