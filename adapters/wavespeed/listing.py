@@ -23,6 +23,8 @@ MIN_SHARED = 4
 WINDOW_MARGIN = dt.timedelta(seconds=2)
 RUNNING = ("created", "processing")
 
+_Polls = dict[str, list["asyncio.Future[dict[str, Any] | None]"]]  # task id -> the polls waiting for it
+
 
 @dataclass(frozen=True)
 class _Created:
@@ -48,7 +50,8 @@ class TaskListing:
         self.page_size = page_size
         self._created: dict[str, _Created] = {}
         self._in_flight: dict[str, int] = {}  # model -> tasks known to be running
-        self._waiting: dict[str, dict[str, list[asyncio.Future[dict[str, Any] | None]]]] = {}
+        # By event loop as well: a host may poll from several loops, and a future is answered only on its own.
+        self._waiting: dict[tuple[asyncio.AbstractEventLoop, str], _Polls] = {}
         self._listings: set[asyncio.Task[None]] = set()
 
     def learn(self, task_id: str, prediction: dict[str, Any], model: str | None = None) -> None:
@@ -70,22 +73,25 @@ class TaskListing:
         created = self._created.get(task_id)
         if created is None or self._in_flight.get(created.model, 0) < self.min_shared:
             return None
-        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-        waiting = self._waiting.get(created.model)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        key = (loop, created.model)
+        waiting = self._waiting.get(key)
         if waiting is None:
-            waiting = self._waiting[created.model] = {}
-            listing = asyncio.create_task(self._answer_together(created.model))
+            waiting = self._waiting[key] = {}
+            listing = asyncio.create_task(self._answer_together(key))
             self._listings.add(listing)
             listing.add_done_callback(self._listings.discard)
         waiting.setdefault(task_id, []).append(future)
         return await future
 
-    async def _answer_together(self, model: str) -> None:
+    async def _answer_together(self, key: tuple[asyncio.AbstractEventLoop, str]) -> None:
+        _, model = key
         found: dict[str, dict[str, Any]] = {}
-        waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] | None = None
+        waiting: _Polls | None = None
         try:
             await asyncio.sleep(self.gather_s)
-            waiting = self._waiting.pop(model, {})
+            waiting = self._waiting.pop(key, {})
             wanted = {task_id for task_id, futures in waiting.items() if any(not future.done() for future in futures)}
             if len(wanted) >= self.min_shared:
                 found = await self._list(model, wanted)
@@ -93,7 +99,7 @@ class TaskListing:
             found = {}
         finally:
             if waiting is None:
-                waiting = self._waiting.pop(model, {})
+                waiting = self._waiting.pop(key, {})
             for task_id, futures in waiting.items():
                 for future in futures:
                     if not future.done():

@@ -100,8 +100,8 @@ class Listing:
 
 
 async def generate(
-    http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path, counts: dict[str, int],
-    listing: Listing | None = None,
+    http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, number: int, out: Path,
+    counts: dict[str, int], listing: Listing | None = None,
 ) -> bool:
     auth = {"Authorization": f"Bearer {key}"}
     body = {"prompt": f"boat {number}", "duration": 5, "size": "832*480"}
@@ -162,4 +162,5 @@ async def main(
 
 if __name__ == "__main__":
     base_url, api_key, how_many, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    print(json.dumps(asyncio.run(main(base_url.rstrip("/"), api_key, how_many, folder, listing="--listing" in sys.argv[5:]))))
+    listed = "--listing" in sys.argv[5:]
+    print(json.dumps(asyncio.run(main(base_url.rstrip("/"), api_key, how_many, folder, listing=listed))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,9 @@ def test_a_few_tasks_in_flight_are_each_polled_alone_at_once(tmp_path: Path, sta
     assert kinds(standin) == ["poll"] * 6
 
 
-def test_a_task_that_failed_is_read_from_its_own_answer_with_its_code(tmp_path: Path, standin: WaveSpeedStandIn) -> None:
+def test_a_task_that_failed_is_read_from_its_own_answer_with_its_code(
+    tmp_path: Path, standin: WaveSpeedStandIn
+) -> None:
     standin.finish_as("failed", error="flagged", code=1200, times=1)
 
     _, last = asyncio.run(submit_and_poll_all(provider_for(tmp_path, standin), 6))
@@ -120,3 +123,23 @@ def test_a_task_this_process_did_not_submit_is_polled_alone_until_its_answer_say
     assert [state.state for state in first] == [TaskState.RUNNING] * 5
     assert [state.state for state in last] == [TaskState.SUCCEEDED] * 5
     assert kinds(standin) == ["poll"] * 5 + ["history"]
+
+
+def test_polls_from_two_event_loops_at_once_each_get_their_own_answers(
+    tmp_path: Path, standin: WaveSpeedStandIn
+) -> None:
+    provider = provider_for(tmp_path, standin)
+    results: dict[str, Any] = {}
+
+    def on_its_own_loop(name: str) -> None:
+        results[name] = asyncio.run(asyncio.wait_for(submit_and_poll_all(provider, 4), 20))
+
+    threads = [threading.Thread(target=on_its_own_loop, args=(name,)) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(results) == ["one", "two"]
+    for first, last in results.values():
+        assert [state.state for state in last] == [TaskState.SUCCEEDED] * 4
