@@ -47,7 +47,9 @@ def _utc(moment: dt.datetime) -> str:
 class Listing:
     """adapters/wavespeed/listing.py's TaskListing over the bare client: polls that gather share one listing."""
 
-    def __init__(self, http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, counts: dict[str, int]):
+    def __init__(
+        self, http: httpx.AsyncClient, gate: asyncio.Semaphore, base: str, key: str, counts: dict[str, int]
+    ) -> None:
         self.http, self.gate, self.base, self.counts = http, gate, base, counts
         self.auth = {"Authorization": f"Bearer {key}"}
         self.created: dict[str, dt.datetime] = {}
