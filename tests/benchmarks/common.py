@@ -123,6 +123,16 @@ def videogen_command() -> str:
     return found
 
 
+def compile_service() -> None:
+    """The service's own modules compiled to bytecode, as `pip install` compiles an installed package's: under
+    PYTHONDONTWRITEBYTECODE=1, which this machine sets, an editable install would compile them at every start
+    (0.2 s of the worker's 1.4 s of loading here)."""
+    subprocess.run(
+        [PYTHON, "-m", "compileall", "-q", "domain", "application", "adapters"], cwd=REPO, check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any VIDEOGEN_/WAVESPEED_ setting, plus `extra`. Nothing is added to
     PYTHONPATH (a longer sys.path makes every failed import slower, and httpcore tries one per request):

@@ -11,7 +11,8 @@ adapter answers them (the worker's own requests, nothing else); (a') with only t
 needs (tests/benchmarks/durable_floor.py): what durability itself costs here; the same with each video synced
 and the design card's libraries loaded (`--stack`): what no worker built to the card can go below; and that
 with each video probed as the worker probes it (`--probe`): what this service's own promise to probe every
-video adds. The stand-in runs in a process of its own so that its cost is on none of them.
+video adds. The stand-in runs in a process of its own so that its cost is on none of them. The service's own
+modules are compiled to bytecode first, as an install compiles them (common.compile_service).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tests.benchmarks.common import (
     StandInProcess,
     alternate,
     clean_env,
+    compile_service,
     median,
     run_child,
     skipped,
@@ -134,6 +136,7 @@ def run(sizes: Sizes, work: Path) -> list[Figure]:
     )
     names = ["worker", "bare", *FLOORS] + ([] if sdk_missing else ["sdk"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    compile_service()
     for repetition in range(sizes.b2_repetitions):
         for name in alternate(repetition, names):
             folder = work / f"b2-{repetition}-{name}"
