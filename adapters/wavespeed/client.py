@@ -173,22 +173,26 @@ class WaveSpeedClient:
             raise ProviderError("provider_failure", f"WaveSpeed answered code {code}: {body.get('message')}")
         return body.get("data")
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """A request that is safe to repeat (reads, uploads), retried on transient failures."""
+    async def _call(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        """A request that is safe to repeat (reads, uploads), retried on transient failures unless `retry` is off
+        (where the caller has a better way round a failure than waiting for a retry)."""
         try:
+            if not retry:
+                return await self._once(method, path, **kwargs)
             async for attempt in self._retrying():
                 with attempt:
-                    try:
-                        async with self.gate:
-                            response = await self.http.request(
-                                method, f"{self.base_url}{path}", headers=self._auth, **kwargs
-                            )
-                    except httpx.TransportError as error:
-                        raise Transient(type(error).__name__) from None
-                    return self._envelope(response)
+                    return await self._once(method, path, **kwargs)
         except Transient as error:
             raise ProviderError("provider_failure", f"WaveSpeed kept failing ({error.reason})") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            async with self.gate:
+                response = await self.http.request(method, f"{self.base_url}{path}", headers=self._auth, **kwargs)
+        except httpx.TransportError as error:
+            raise Transient(type(error).__name__) from None
+        return self._envelope(response)
 
     async def submit(self, model_id: str, body: dict[str, Any], webhook: str | None = None) -> dict[str, Any]:
         """Creates one prediction. Retried only on 429 or a connection that failed before sending."""
@@ -271,12 +275,14 @@ class WaveSpeedClient:
         *,
         page: int = 1,
         page_size: int = HISTORY_PAGE_SIZE,
+        retry: bool = True,
     ) -> tuple[list[dict[str, Any]], int | None]:
         """One page of the model's predictions created in the window, and how many the window holds (None when the
         answer does not say)."""
         data = await self._call(
             "POST",
             "/api/v3/predictions",
+            retry=retry,
             json={
                 "page": page,
                 "page_size": page_size,

@@ -113,7 +113,10 @@ class TaskListing:
         found: dict[str, dict[str, Any]] = {}
         page = 1
         while True:
-            items, total = await self.client.predictions(model, after, before, page=page, page_size=self.page_size)
+            # Tried once: a poll alone, with its own retries, is a better way round a failure than waiting here.
+            items, total = await self.client.predictions(
+                model, after, before, page=page, page_size=self.page_size, retry=False
+            )
             for item in items:
                 task_id = item.get("id")
                 if task_id in wanted and _settled(item):

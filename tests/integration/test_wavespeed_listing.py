@@ -143,3 +143,22 @@ def test_polls_from_two_event_loops_at_once_each_get_their_own_answers(
     assert sorted(results) == ["one", "two"]
     for first, last in results.values():
         assert [state.state for state in last] == [TaskState.SUCCEEDED] * 4
+
+
+def test_a_listing_that_fails_for_a_moment_is_not_retried_the_polls_go_alone_at_once(
+    tmp_path: Path, standin: WaveSpeedStandIn
+) -> None:
+    standin.fail("history", status=503, times=1)
+
+    async def scenario() -> tuple[list[TaskState], float]:
+        provider = provider_for(tmp_path, standin)
+        task_ids = [await provider.submit(job(number), nothing) for number in range(5)]
+        started = asyncio.get_running_loop().time()
+        states = await asyncio.gather(*(provider.poll(task_id) for task_id in task_ids))
+        return list(states), asyncio.get_running_loop().time() - started
+
+    states, took = asyncio.run(scenario())
+
+    assert all(state.state in (TaskState.RUNNING, TaskState.SUCCEEDED) for state in states)
+    assert kinds(standin) == ["history"] + ["poll"] * 5
+    assert took < 1.5  # the client's retries would have waited longer

@@ -29,7 +29,7 @@ class FakeListingClient:
 
     async def predictions(
         self, model_id: str, created_after: dt.datetime, created_before: dt.datetime, *, page: int = 1,
-        page_size: int = 100,
+        page_size: int = 100, retry: bool = True,
     ) -> tuple[list[dict[str, Any]], int | None]:
         self.pages.append(page)
         if self.fail:
