@@ -55,7 +55,8 @@ class ProviderJob:
 
 @dataclass(frozen=True)
 class TaskState:
-    """What the provider says of a task: `running` until one of the terminal states."""
+    """What the provider says of a task: `running` until one of the terminal states. `shared`: said in an answer
+    shared with other tasks' polls, which may lag behind the task's own."""
 
     state: str
     progress: float | None = None
@@ -64,6 +65,7 @@ class TaskState:
     error_message: str | None = None
     timings: dict[str, Any] = field(default_factory=dict)
     has_nsfw_contents: tuple[bool, ...] = ()
+    shared: bool = False
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -101,7 +103,9 @@ class VideoProvider(Protocol):
     webhook): a poll is then only a safety net for a report that was lost. `resume` is told of a task started
     earlier, perhaps by another process, that this process will poll to its end: it takes room as the provider's
     own submits do, until a poll sees it end. A poll only observes: a process that polls a task another process
-    drives (a server told of its end) takes no room for it.
+    drives (a server told of its end) takes no room for it. A provider may answer polls made together with one
+    shared request; `alone` asks for the task's own answer, for a decision that an answer shared with other tasks
+    (which may lag behind the task's own) must not make.
     """
 
     name: str
@@ -109,7 +113,7 @@ class VideoProvider(Protocol):
 
     async def submit(self, job: ProviderJob, before_sending: Callable[[], Awaitable[None]]) -> str: ...
 
-    async def poll(self, task_id: str) -> TaskState: ...
+    async def poll(self, task_id: str, *, alone: bool = False) -> TaskState: ...
 
     def resume(self, task_id: str) -> None: ...
 

@@ -109,6 +109,11 @@ class TrackGeneration:
                 )
             log.warning("poll of %s failed (%s); the task is kept and polled again", generation.id, error.code)
             return Tracked(generation, TaskState(TaskState.RUNNING))
+        if task.state == TaskState.RUNNING and task.shared and self.clock.now() > generation.deadline:
+            try:
+                task = await provider.poll(generation.task_id, alone=True)
+            except ProviderError:
+                pass  # the deadline has passed either way; the answer in hand stands
         if task.state == TaskState.RUNNING:
             if self.clock.now() > generation.deadline:
                 stopped = await provider.cancel(generation.task_id)

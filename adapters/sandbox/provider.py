@@ -127,7 +127,7 @@ class SandboxProvider:
         _write_atomic(self._task_file(task_id), json.dumps(record, indent=2).encode(), durable=True)
         return task_id
 
-    async def poll(self, task_id: str) -> TaskState:
+    async def poll(self, task_id: str, *, alone: bool = False) -> TaskState:
         record = self._record(task_id)
         finished = self._finished_state(task_id)
         if finished is not None:

@@ -3,8 +3,9 @@ process polls at about the same time, instead of one request each.
 
 A poll waits a moment for others of the same model; when enough gather, one listing of the window of time in which
 their tasks were created answers them all. The listing only stands in for a poll where it cannot be wrong: a task
-still running, or completed with its outputs. A task missing from the listing, or ended any other way (its error
-is read from the task's own answer), or any poll when too few gather or the listing fails, is polled alone.
+still running, or completed with its outputs and their content flags. A task missing from the listing, or ended
+any other way (its error is read from the task's own answer), or any poll when too few gather or the listing fails,
+is polled alone; and so is a poll the caller asks to make alone (WaveSpeedProvider.poll's `alone`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,7 @@ class TaskListing:
         self.min_shared = min_shared
         self.page_size = page_size
         self._created: dict[str, _Created] = {}
+        self._counting = threading.Lock()  # loops on several threads may share one provider
         self._in_flight: dict[str, int] = {}  # model -> tasks known to be running
         # By event loop as well: a host may poll from several loops, and a future is answered only on its own.
         self._waiting: dict[tuple[asyncio.AbstractEventLoop, str], _Polls] = {}
@@ -61,13 +64,17 @@ class TaskListing:
         created = _moment(prediction.get("created_at"))
         if not isinstance(model, str) or not model or created is None:
             return
-        self._created[task_id] = _Created(model, created)
-        self._in_flight[model] = self._in_flight.get(model, 0) + 1
+        with self._counting:
+            if task_id in self._created:
+                return
+            self._created[task_id] = _Created(model, created)
+            self._in_flight[model] = self._in_flight.get(model, 0) + 1
 
     def forget(self, task_id: str) -> None:
-        created = self._created.pop(task_id, None)
-        if created is not None:
-            self._in_flight[created.model] -= 1
+        with self._counting:
+            created = self._created.pop(task_id, None)
+            if created is not None:
+                self._in_flight[created.model] -= 1
 
     async def answer(self, task_id: str) -> dict[str, Any] | None:
         created = self._created.get(task_id)
@@ -133,7 +140,14 @@ class TaskListing:
 
 def _settled(prediction: dict[str, Any]) -> bool:
     status = prediction.get("status")
-    return status in RUNNING or (status == "completed" and bool(prediction.get("outputs")))
+    if status in RUNNING:
+        return True
+    outputs, flags = prediction.get("outputs"), prediction.get("has_nsfw_contents")
+    # A completion is recorded with its outputs' content flags: without one for each output, ask the task itself.
+    return (
+        status == "completed" and isinstance(outputs, list) and bool(outputs)
+        and isinstance(flags, list) and len(flags) == len(outputs)
+    )
 
 
 def _moment(value: Any) -> dt.datetime | None:

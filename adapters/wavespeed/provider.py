@@ -101,12 +101,14 @@ class WaveSpeedProvider:
     def resume(self, task_id: str) -> None:
         self.limits.resumed(task_id)
 
-    async def poll(self, task_id: str) -> TaskState:
-        data = await self.listing.answer(task_id) or await self.client.result(task_id)
+    async def poll(self, task_id: str, *, alone: bool = False) -> TaskState:
+        # Where deliveries say when a task ends, polls are few and each one matters: none waits to be shared.
+        listed = await self.listing.answer(task_id) if not alone and self.webhook_url is None else None
+        data = listed or await self.client.result(task_id)
         status = str(data.get("status", ""))
         if status not in TERMINAL:
             self.listing.learn(task_id, data)
-            return TaskState(TaskState.RUNNING, progress=None)
+            return TaskState(TaskState.RUNNING, progress=None, shared=listed is not None)
         await self.limits.ended(task_id)
         self.listing.forget(task_id)
         timings = dict(data.get("timings") or {})

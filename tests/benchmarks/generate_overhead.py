@@ -41,7 +41,7 @@ class InstantProvider:
         self.seconds += time.perf_counter() - start
         return task_id
 
-    async def poll(self, task_id: str) -> Any:
+    async def poll(self, task_id: str, *, alone: bool = False) -> Any:
         from application.ports import TaskState
 
         start = time.perf_counter()

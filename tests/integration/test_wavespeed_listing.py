@@ -23,14 +23,14 @@ MODEL = "wavespeed-ai/hunyuan-video-1.5/text-to-video"
 
 @pytest.fixture
 def standin() -> Iterator[WaveSpeedStandIn]:
-    with WaveSpeedStandIn(task_seconds=0.8) as server:
+    with WaveSpeedStandIn(task_seconds=1.5) as server:
         yield server
 
 
-def provider_for(tmp_path: Path, standin: WaveSpeedStandIn) -> WaveSpeedProvider:
+def provider_for(tmp_path: Path, standin: WaveSpeedStandIn, **more: Any) -> WaveSpeedProvider:
     settings = Settings(
         data_dir=tmp_path / "data", wavespeed_api_key=standin.api_key, wavespeed_base_url=standin.url,
-        wavespeed_max_concurrent=100, wavespeed_submits_per_minute=1000,
+        wavespeed_max_concurrent=100, wavespeed_submits_per_minute=1000, **more,
     )
     services = Container(settings=providers.Object(settings))
     services.wavespeed.kwargs["client"].kwargs.update(retry_timeout_s=5.0, wait_max_s=0.2)
@@ -55,7 +55,7 @@ def kinds(standin: WaveSpeedStandIn) -> list[str]:
 async def submit_and_poll_all(provider: WaveSpeedProvider, count: int) -> tuple[list[TaskState], list[TaskState]]:
     task_ids = [await provider.submit(job(number), nothing) for number in range(count)]
     first = await asyncio.gather(*(provider.poll(task_id) for task_id in task_ids))
-    await asyncio.sleep(0.9)
+    await asyncio.sleep(1.6)
     last = await asyncio.gather(*(provider.poll(task_id) for task_id in task_ids))
     return first, last
 
@@ -115,7 +115,7 @@ def test_a_task_this_process_did_not_submit_is_polled_alone_until_its_answer_say
         for task_id in task_ids:
             resumer.resume(task_id)
         first = await asyncio.gather(*(resumer.poll(task_id) for task_id in task_ids))
-        await asyncio.sleep(0.9)
+        await asyncio.sleep(1.6)
         return [first, await asyncio.gather(*(resumer.poll(task_id) for task_id in task_ids))]
 
     first, last = asyncio.run(scenario())
@@ -162,3 +162,31 @@ def test_a_listing_that_fails_for_a_moment_is_not_retried_the_polls_go_alone_at_
     assert all(state.state in (TaskState.RUNNING, TaskState.SUCCEEDED) for state in states)
     assert kinds(standin) == ["history"] + ["poll"] * 5
     assert took < 1.5  # the client's retries would have waited longer
+
+
+def test_where_webhooks_say_when_tasks_end_every_poll_is_made_alone(tmp_path: Path, standin: WaveSpeedStandIn) -> None:
+    told = provider_for(
+        tmp_path, standin, public_url="http://127.0.0.1:9", wavespeed_webhook_secret=standin.webhook_secret
+    )
+
+    first, _ = asyncio.run(submit_and_poll_all(told, 5))
+
+    assert [state.state for state in first] == [TaskState.RUNNING] * 5
+    assert kinds(standin) == ["poll"] * 10
+
+
+def test_a_running_answer_from_a_listing_says_so_and_one_asked_alone_is_the_tasks_own(
+    tmp_path: Path, standin: WaveSpeedStandIn
+) -> None:
+    provider = provider_for(tmp_path, standin)
+
+    async def scenario() -> tuple[list[TaskState], TaskState]:
+        task_ids = [await provider.submit(job(number), nothing) for number in range(5)]
+        shared = await asyncio.gather(*(provider.poll(task_id) for task_id in task_ids))
+        return list(shared), await provider.poll(task_ids[0], alone=True)
+
+    shared, alone = asyncio.run(scenario())
+
+    assert all(state.shared for state in shared)
+    assert alone.state == TaskState.RUNNING and not alone.shared
+    assert kinds(standin) == ["history", "poll"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 from adapters.wavespeed.listing import TaskListing
@@ -79,10 +80,12 @@ def test_the_listing_stops_where_reading_on_would_cost_more_than_polling_the_res
 
 def test_fewer_tasks_in_flight_than_make_a_listing_worth_it_are_polled_alone_without_waiting() -> None:
     client = FakeListingClient([prediction(number) for number in range(3)])
-    listing = listing_of(client)
+    listing = TaskListing(client, gather_s=0.5)  # type: ignore[arg-type]
     learn_all(listing, range(3))
 
+    started = time.monotonic()
     assert asyncio.run(answers(listing, range(3))) == [None] * 3
+    assert time.monotonic() - started < 0.25
     assert client.pages == []
 
 
@@ -101,7 +104,8 @@ def test_a_task_whose_creation_is_unknown_is_polled_alone_and_shared_once_an_ans
 
 def test_only_a_running_task_or_one_completed_with_outputs_is_answered_from_the_listing() -> None:
     items = [
-        prediction(0, "created"), prediction(1, "processing"), prediction(2, "completed", ("https://out/2.mp4",)),
+        prediction(0, "created"), prediction(1, "processing"),
+        prediction(2, "completed", ("https://out/2.mp4",)) | {"has_nsfw_contents": [False]},
         prediction(3, "completed"), prediction(4, "failed"), prediction(5, "timeout"), prediction(6, "queued?"),
     ]
     listing = listing_of(FakeListingClient(items))
@@ -140,9 +144,24 @@ def test_a_poll_given_up_while_it_waits_leaves_the_others_their_answers() -> Non
 
 def test_an_ended_task_no_longer_counts_towards_a_shared_listing() -> None:
     client = FakeListingClient([prediction(number) for number in range(4)])
-    listing = listing_of(client)
+    listing = TaskListing(client, gather_s=0.5)  # type: ignore[arg-type]
     learn_all(listing, range(4))
     listing.forget("task-3")
 
-    assert asyncio.run(answers(listing, range(3))) == [None] * 3
+    started = time.monotonic()
+    found = asyncio.run(answers(listing, range(3)))
+
+    assert found == [None] * 3
+    assert time.monotonic() - started < 0.25, "three in flight: polled alone without waiting to share"
     assert client.pages == []
+
+
+def test_a_completion_whose_outputs_carry_no_content_flags_is_asked_of_the_task_itself() -> None:
+    flagged = prediction(0, "completed", ("https://out/0.mp4",)) | {"has_nsfw_contents": [False]}
+    unflagged = prediction(1, "completed", ("https://out/1.mp4",))
+    listing = listing_of(FakeListingClient([flagged, unflagged, prediction(2), prediction(3)]))
+    learn_all(listing, range(4))
+
+    found = asyncio.run(answers(listing, range(4)))
+
+    assert [item is not None for item in found] == [True, False, True, True]

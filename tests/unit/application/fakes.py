@@ -361,6 +361,7 @@ class ScriptedProvider:
         self.resumed: list[str] = []
         self.submitted: list[ProviderJob] = []
         self.tasks: dict[str, FakeTask] = {}
+        self.polled_alone: list[bool] = []
         self.script: list[Step] = [running(0.0), running(0.5), succeeded()]
         self.video = FAKE_VIDEO
         self.video_chunks = 4096
@@ -413,7 +414,8 @@ class ScriptedProvider:
     def resume(self, task_id: str) -> None:
         self.resumed.append(task_id)
 
-    async def poll(self, task_id: str) -> TaskState:
+    async def poll(self, task_id: str, *, alone: bool = False) -> TaskState:
+        self.polled_alone.append(alone)
         if self.poll_error is not None:
             raise self.poll_error
         task = self.tasks.get(task_id)

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from application.event_log import Decided, InHand
-from application.ports import Charge, ProviderError
+from application.ports import Charge, ProviderError, TaskState
 from application.provider_job import job_for
 from application.requests import GenerationRequest
 from application.submit_generation import CLOCK_SKEW, MAX_ATTEMPTS
@@ -695,3 +695,20 @@ def test_a_lent_copy_that_would_change_nothing_is_decided_again_from_the_store(w
         return Decided(hand.generation(generation.id).stage)
 
     assert run(world.log.decide(decision, hand)) == "SubmitAttempted"
+
+
+def test_a_shared_answer_that_a_task_still_runs_past_its_deadline_is_checked_with_the_tasks_own_first(
+    paid_world: World,
+) -> None:
+    shared_running = lambda task_id: TaskState(TaskState.RUNNING, progress=0.3, shared=True)  # noqa: E731
+    paid_world.wavespeed.script = [running(0.3), shared_running, succeeded()]
+    generation = paid_request(paid_world)
+    run(paid_world.advance(generation.id))  # submitted
+    run(paid_world.advance(generation.id))  # still running
+    paid_world.clock.advance(paid_world.policy.deadline_s + 1)
+
+    step = run(paid_world.advance(generation.id))
+
+    assert step.generation.stage == "Charged"
+    assert paid_world.wavespeed.polled_alone == [False, False, True]
+    assert paid_world.wavespeed.cancel_calls == []
