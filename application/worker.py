@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from domain.generation import VideoGeneration
@@ -203,19 +204,14 @@ class Worker:
         if seconds <= 0 or not self._driven:
             return
         self._none_in_hand.clear()
-        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._none_in_hand.wait())]
-        _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
+        await first_of([stop.wait(), self._none_in_hand.wait()], seconds)
 
     async def _wait(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.create_task(stop.wait())]
+        waiting = [stop.wait()]
         if self._driven:
             drivers = [driven.task for driven in self._driven.values()]
-            waiters.append(asyncio.create_task(asyncio.wait(drivers, return_when=asyncio.FIRST_COMPLETED)))
-        done, pending = await asyncio.wait(waiters, timeout=IDLE_SCAN_S, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
+            waiting.append(asyncio.wait(drivers, return_when=asyncio.FIRST_COMPLETED))
+        await first_of(waiting, IDLE_SCAN_S)
 
     async def _drive(
         self, generation_id: UUID, driven: _Driven, stop: asyncio.Event, known: VideoGeneration | None
@@ -268,6 +264,14 @@ class Worker:
                 self._none_in_hand.set()
             if not driven.lease_lost:
                 self._releasing.append(generation_id)
+
+
+async def first_of(waits: list[Coroutine[Any, Any, Any]], seconds: float) -> None:
+    """Waits until the first of `waits` ends, or `seconds` pass; the others are given up."""
+    waiters = [asyncio.create_task(wait) for wait in waits]
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
 
 
 async def sleep_unless(alarm: asyncio.Event, seconds: float) -> None:

@@ -291,7 +291,7 @@ class WaveSpeedClient:
                 "created_before": _utc_text(created_before),
             },
         )
-        items = (data or {}).get("items") if isinstance(data, dict) else None
+        items = data.get("items") if isinstance(data, dict) else None
         total = data.get("total") if isinstance(data, dict) else None
         return (
             [item for item in items if isinstance(item, dict)] if isinstance(items, list) else [],
